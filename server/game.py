@@ -1,0 +1,138 @@
+"""One followed game in the I/O shell: its state, config, lock, persistence and publishing.
+
+Every step that allocates seq numbers (a poll, a feed health change, an operator action) goes
+through one lock per game, is written to the store, and only then handed to subscribers. So a
+crash between the two loses nothing (clients catch up from the log with ``since``), and nothing
+is ever sent that the store does not have.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from server import tracker
+from server.config import Settings
+from server.events import Event
+from server.roster import GameConfig
+from server.shots import Payload, ShotParser
+from server.store import Store
+from server.tracker import Detection, GameState, PollContext
+
+log = logging.getLogger("shotfeed.game")
+
+Publish = Callable[[str, Sequence[Event], Sequence[bytes]], None]
+
+
+def _no_publish(game: str, events: Sequence[Event], encoded: Sequence[bytes]) -> None:
+    return None
+
+
+class Game:
+    """The live state of one game and the only writer of its event log."""
+
+    def __init__(
+        self,
+        game_id: str,
+        store: Store,
+        settings: Settings,
+        *,
+        publish: Publish = _no_publish,
+        limiter: anyio.CapacityLimiter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.id = game_id
+        self.store = store
+        self.settings = settings
+        self.publish = publish
+        self.parser = ShotParser()
+        self.state = GameState(game_id)
+        self.config = GameConfig()
+        self.after_outage = False
+        self._lock = anyio.Lock()
+        self._limiter = limiter or anyio.CapacityLimiter(1)
+        self._clock = clock
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def load(self) -> None:
+        """Pick up where the store left off; a known game's next poll counts as after an outage."""
+        loaded = await anyio.to_thread.run_sync(self.store.load_game, self.id)
+        self.config = loaded.config
+        if loaded.state is not None:
+            self.state = loaded.state
+            self.after_outage = True
+        else:
+            self.state = GameState(self.id, seq=loaded.seq)
+
+    def context(self) -> PollContext:
+        s = self.settings
+        return PollContext(
+            now_ms=self.now_ms(),
+            config=self.config,
+            after_outage=self.after_outage,
+            stale_ms=int(s.stale_s * 1000),
+            run_threshold=s.run_threshold,
+            hot_hand=s.hot_hand,
+        )
+
+    async def _commit(
+        self, state: GameState, events: Sequence[Event], shots: Sequence[tracker.KnownShot] = ()
+    ) -> None:
+        encoded = [e.encode() for e in events]
+        await anyio.to_thread.run_sync(
+            partial(self.store.save, state, events, shots, encoded=encoded), limiter=self._limiter
+        )
+        self.state = state
+        if events:
+            self.publish(self.id, events, encoded)
+
+    async def apply_poll(self, payload: Payload) -> Detection:
+        """Detect, persist, publish. A poll that changes nothing writes nothing."""
+        async with self._lock:
+            detection = tracker.detect(self.state, payload, self.context())
+            for warning in detection.warnings:
+                log.warning("game %s: %s", self.id, warning)
+            if detection.state_changed:
+                await self._commit(detection.state, detection.events, detection.changed_shots)
+            else:
+                self.state = detection.state
+            self.after_outage = False
+            return detection
+
+    async def apply_feed(self, ok: bool, error: str | None, message: str | None) -> Event | None:
+        """Record feed health; emits ``feed_status`` only on a transition."""
+        async with self._lock:
+            if not ok:
+                self.after_outage = True
+            state, event = tracker.feed_status(self.state, ok, error, message, self.now_ms())
+            if event is not None:
+                await self._commit(state, [event])
+            else:
+                self.state = state
+            return event
+
+    async def append(self, type_: str, data: dict[str, Any]) -> Event:
+        """An operator event (graphic, hold, config...): next seq in the same log."""
+        async with self._lock:
+            state, event = tracker.append(self.state, type_, data, self.now_ms())
+            await self._commit(state, [event])
+            return event
+
+    async def set_config(self, config: GameConfig) -> Event:
+        """Store the new teams/roster and tell the overlays with a ``config`` event."""
+        async with self._lock:
+            await anyio.to_thread.run_sync(
+                self.store.save_config, self.id, config, limiter=self._limiter
+            )
+            self.config = config
+            state, event = tracker.append(self.state, "config", config.to_data(), self.now_ms())
+            await self._commit(state, [event])
+            return event

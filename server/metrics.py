@@ -1,0 +1,34 @@
+"""Prometheus metrics, on a registry per app instance (so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """The figures an operator watches: polls, events, clients, fan-out and poll latency."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.polls = Counter("shotfeed_polls", "Upstream polls by outcome", ["outcome"], registry=r)
+        self.poll_seconds = Histogram(
+            "shotfeed_poll_seconds",
+            "Upstream request + parse + detect + persist time",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.events = Counter("shotfeed_events", "Events emitted by type", ["type"], registry=r)
+        self.clients = Gauge("shotfeed_clients", "WebSocket clients connected", registry=r)
+        self.dropped = Counter(
+            "shotfeed_clients_dropped", "WebSocket clients closed as too slow (1013)", registry=r
+        )
+        self.fanout_seconds = Histogram(
+            "shotfeed_fanout_seconds",
+            "Time to hand one event to every subscriber",
+            buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5),
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

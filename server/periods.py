@@ -1,0 +1,52 @@
+"""Period codes (``Q1``..``Q4``, ``H1``/``H2``, ``OT``/``OT1``/``OT2``...) and how they read on air.
+
+ShotTracker documents quarters and halves but not overtime codes, so anything unknown is kept
+as it came and labelled with the raw code rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
+_CODE = re.compile(r"^(Q|H|OT)(\d*)$")
+
+
+def ordinal(n: int) -> str:
+    """1 -> "1st", 11 -> "11th", 22 -> "22nd": English ordinals for period numbers."""
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{_ORDINALS.get(n % 10, 'th')}"
+
+
+def period_label(code: str | None) -> str | None:
+    """Human label for a period code: "1st Quarter", "2nd Half", "Overtime", "2nd Overtime"."""
+    if code is None:
+        return None
+    match = _CODE.match(code.strip().upper())
+    if match is None:
+        return code
+    kind, number = match.group(1), match.group(2)
+    if kind == "OT":
+        n = int(number) if number else 1
+        return "Overtime" if n <= 1 else f"{ordinal(n)} Overtime"
+    if not number:
+        return code
+    n = int(number)
+    return f"{ordinal(n)} {'Quarter' if kind == 'Q' else 'Half'}"
+
+
+def period_short(code: str | None) -> str | None:
+    """Compact form for a scorebug: "Q3" stays "Q3", "H2" -> "2H", "OT2" -> "2OT", "OT1" -> "OT"."""
+    if code is None:
+        return None
+    match = _CODE.match(code.strip().upper())
+    if match is None:
+        return code
+    kind, number = match.group(1), match.group(2)
+    if kind == "Q":
+        return code.upper()
+    if kind == "H":
+        return f"{number}H" if number else code
+    n = int(number) if number else 1
+    return "OT" if n <= 1 else f"{n}OT"

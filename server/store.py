@@ -1,0 +1,234 @@
+"""SQLite store: each game's state, its known shots, its config and its event log.
+
+Why SQLite: one file, transactions, and WAL lets readers (the HTTP API) go on while the poller
+writes. Every poll's outcome is written in one transaction (events + changed shots + state), so
+after a crash, ``kill -9`` included, seq continues exactly where the last committed poll left it
+and nothing already emitted is detected (or emitted) again. ``synchronous=NORMAL`` in WAL mode
+survives a process crash; only an OS crash can lose the last transactions.
+
+The methods are plain blocking calls behind one lock; async callers run them in a worker thread
+(``anyio.to_thread.run_sync``) so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from server.events import Event
+from server.roster import GameConfig
+from server.tracker import GameState, KnownShot
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS games (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL DEFAULT 0,
+    state BLOB,
+    config BLOB,
+    following INTEGER NOT NULL DEFAULT 1,
+    updated_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS shots (
+    game TEXT NOT NULL,
+    key TEXT NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (game, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    game TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (game, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    game TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    before BLOB,
+    after BLOB
+);
+CREATE INDEX IF NOT EXISTS audit_game ON audit (game, id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedGame:
+    """What a restart gets back: the state (None if the game never had a good poll) and config."""
+
+    state: GameState | None
+    config: GameConfig
+    following: bool
+    seq: int
+
+
+class Store:
+    """One SQLite connection shared by a process, guarded by a lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file (on shutdown, so a copied .db file is complete)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- games -------------------------------------------------------------------------------
+
+    def load_game(self, game: str) -> LoadedGame:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, state, config, following FROM games WHERE id = ?", (game,)
+            ).fetchone()
+            max_seq = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE game = ?", (game,)
+            ).fetchone()[0]
+            shot_rows = self._db.execute(
+                "SELECT record FROM shots WHERE game = ?", (game,)
+            ).fetchall()
+        if row is None:
+            return LoadedGame(None, GameConfig(), True, int(max_seq))
+        seq, state_blob, config_blob, following = row
+        seq = max(int(seq), int(max_seq))
+        config = GameConfig.from_data(orjson.loads(config_blob)) if config_blob else GameConfig()
+        state = None
+        if state_blob:
+            rec = orjson.loads(state_blob)
+            rec["seq"] = seq
+            shots = [KnownShot.from_record(orjson.loads(r[0])) for r in shot_rows]
+            state = GameState.from_record(rec, shots)
+        return LoadedGame(state, config, bool(following), seq)
+
+    def save(
+        self,
+        state: GameState,
+        events: Sequence[Event],
+        changed_shots: Iterable[KnownShot] = (),
+        *,
+        encoded: Sequence[bytes] | None = None,
+    ) -> None:
+        """Commit one step of a game: its events, the shots it changed, and the new state."""
+        bodies = encoded if encoded is not None else [e.encode() for e in events]
+        now = int(time.time() * 1000)
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO events (game, seq, type, at, body) VALUES (?, ?, ?, ?, ?)",
+                    [(e.game, e.seq, e.type, e.at, b) for e, b in zip(events, bodies, strict=True)],
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO shots (game, key, record) VALUES (?, ?, ?)",
+                    [(state.game, k.key, orjson.dumps(k.to_record())) for k in changed_shots],
+                )
+                db.execute(
+                    "INSERT INTO games (id, seq, state, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, state = excluded.state, "
+                    "updated_at = excluded.updated_at",
+                    (state.game, state.seq, orjson.dumps(state.to_record()), now),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def save_config(self, game: str, config: GameConfig) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO games (id, config) VALUES (?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET config = excluded.config",
+                (game, orjson.dumps(config.to_data())),
+            )
+
+    def set_following(self, game: str, following: bool) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO games (id, following) VALUES (?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET following = excluded.following",
+                (game, int(following)),
+            )
+
+    def followed_games(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM games WHERE following = 1 ORDER BY id"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- event log ---------------------------------------------------------------------------
+
+    def events_since(self, game: str, since: int = 0, limit: int = 1000) -> list[bytes]:
+        """Encoded events with seq > since, oldest first: the exact bytes that were sent."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM events WHERE game = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (game, since, limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def events_tail(self, game: str, limit: int) -> list[bytes]:
+        """The newest ``limit`` events, oldest first (to warm the replay buffer on start)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM events WHERE game = ? ORDER BY seq DESC LIMIT ?", (game, limit)
+            ).fetchall()
+        return [r[0] for r in reversed(rows)]
+
+    def event_count(self, game: str) -> int:
+        with self._lock:
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM events WHERE game = ?", (game,)).fetchone()[
+                    0
+                ]
+            )
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def add_audit(self, game: str, at: int, who: str, action: str, before: Any, after: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO audit (game, at, who, action, before, after) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (game, at, who, action, orjson.dumps(before), orjson.dumps(after)),
+            )
+
+    def audit(self, game: str, limit: int = 500) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, who, action, before, after FROM audit WHERE game = ? "
+                "ORDER BY id DESC LIMIT ?",
+                (game, limit),
+            ).fetchall()
+        return [
+            {
+                "at": at,
+                "who": who,
+                "action": action,
+                "before": orjson.loads(b),
+                "after": orjson.loads(a),
+            }
+            for at, who, action, b, a in rows
+        ]
