@@ -20,6 +20,7 @@ import anyio.to_thread
 from server import tracker
 from server.config import Settings
 from server.events import Event
+from server.onair import OnAir
 from server.roster import GameConfig
 from server.shots import Payload, ShotParser
 from server.store import Store
@@ -54,6 +55,7 @@ class Game:
         self.parser = ShotParser()
         self.state = GameState(game_id)
         self.config = GameConfig()
+        self.onair = OnAir()
         self.after_outage = False
         self._lock = anyio.Lock()
         self._limiter = limiter or anyio.CapacityLimiter(1)
@@ -108,10 +110,12 @@ class Game:
             return detection
 
     async def apply_feed(self, ok: bool, error: str | None, message: str | None) -> Event | None:
-        """Record feed health; emits ``feed_status`` only on a transition."""
+        """Record feed health; emits ``feed_status`` only on a transition.
+
+        A success (a 304 included) ends an outage: only the first poll after it is stale.
+        """
         async with self._lock:
-            if not ok:
-                self.after_outage = True
+            self.after_outage = not ok
             state, event = tracker.feed_status(self.state, ok, error, message, self.now_ms())
             if event is not None:
                 await self._commit(state, [event])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-_ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
+_ORDINALS = {1: "st", 2: "nd", 3: "rd"}
 _CODE = re.compile(r"^(Q|H|OT)(\d*)$")
 
 

@@ -189,6 +189,16 @@ class Store:
             ).fetchall()
         return [r[0] for r in rows]
 
+    def events_of_types(self, game: str, types: Sequence[str]) -> list[bytes]:
+        """Every logged event of these types, oldest first (to fold operator state on load)."""
+        marks = ",".join("?" * len(types))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT body FROM events WHERE game = ? AND type IN ({marks}) ORDER BY seq",
+                (game, *types),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def events_tail(self, game: str, limit: int) -> list[bytes]:
         """The newest ``limit`` events, oldest first (to warm the replay buffer on start)."""
         with self._lock:

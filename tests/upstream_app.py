@@ -80,14 +80,15 @@ class ScriptedUpstream:
 class LiveServer:
     """Runs an ASGI app under a real uvicorn in a thread, on a random loopback port."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **config: Any) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False)
-        self.server = uvicorn.Server(config)
+        options: dict[str, Any] = {"log_level": "critical", "lifespan": "off", "access_log": False}
+        options.update(config)
+        self.server = uvicorn.Server(uvicorn.Config(app, **options))
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )
@@ -96,6 +97,8 @@ class LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
+            if self.server.should_exit:
+                raise RuntimeError("server failed to start")
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("test upstream did not start")
             time.sleep(0.01)

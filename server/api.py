@@ -1,0 +1,307 @@
+"""HTTP API: game state (JSON and the flat forms vMix binds to), the event log, the shots,
+and the operator's routes (follow/unfollow, graphics, hold, panic, config).
+
+Every error is JSON ``{"error": code, "message": text for a person}`` with the right status.
+Operator routes need ``Authorization: Bearer <token>``; without it: 401 and nothing changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server import events as ev
+from server.errors import ConfigError
+from server.games import Games, check_game_id
+from server.operators import authenticate
+from server.snapshot import flat_row, to_csv, to_xml
+from server.tracker import shot_data
+
+MAX_BODY = 256 * 1024
+MAX_GRAPHIC_PAYLOAD = 16 * 1024
+MAX_LIMIT = 1000
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class OrjsonResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    headers = {"www-authenticate": "Bearer"} if status == 401 else None
+    return OrjsonResponse({"error": code, "message": message}, status, headers=headers)
+
+
+def _games(request: Request) -> Games:
+    games: Games = request.app.state.games
+    return games
+
+
+def _game_id(request: Request) -> str:
+    game_id = str(request.path_params["event_id"])
+    if game_id not in _games(request).games:
+        raise ApiError(404, "not_found", f"game {game_id!r} is not being followed")
+    return game_id
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY // 1024} KiB")
+    if not body:
+        raise ApiError(400, "bad_json", "a JSON object body is required")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "bad_json", f"body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ApiError(400, "bad_json", "body must be a JSON object")
+    return doc
+
+
+def operator(handler: Handler) -> Handler:
+    """Require a valid operator bearer token; the label goes to ``request.state.operator``."""
+
+    async def guarded(request: Request) -> Response:
+        label = authenticate(request.headers.get("authorization"), request.app.state.tokens)
+        if label is None:
+            return error_response(
+                401, "unauthorized", "operator routes need Authorization: Bearer <operator token>"
+            )
+        request.state.operator = label
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
+async def _audit(request: Request, game: str, action: str, before: Any, after: Any) -> None:
+    """Record who did what, before -> after (the operator console's audit log reads it)."""
+    await anyio.to_thread.run_sync(
+        _games(request).store.add_audit,
+        game,
+        int(time.time() * 1000),
+        request.state.operator,
+        action,
+        before,
+        after,
+    )
+
+
+# -- read routes -------------------------------------------------------------------------------
+
+
+async def list_games(request: Request) -> Response:
+    games = _games(request)
+    out = []
+    for game_id in games.games:
+        state = games.state(game_id)
+        out.append(
+            {
+                "id": game_id,
+                "status": state["status"],
+                "feed": state["feed"],
+                "home": state["home"],
+                "away": state["away"],
+            }
+        )
+    return OrjsonResponse({"games": out})
+
+
+async def game_state(request: Request) -> Response:
+    return OrjsonResponse(_games(request).state(_game_id(request)))
+
+
+def _flat(request: Request) -> dict[str, str]:
+    return flat_row(_games(request).state(_game_id(request)))
+
+
+async def game_state_xml(request: Request) -> Response:
+    return Response(to_xml(_flat(request)), media_type="application/xml")
+
+
+async def game_state_csv(request: Request) -> Response:
+    return Response(to_csv(_flat(request)), media_type="text/csv; charset=utf-8")
+
+
+async def game_state_flat(request: Request) -> Response:
+    return OrjsonResponse([_flat(request)])
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", f"{name} must be an integer, not {raw[:20]!r}") from exc
+    if not lo <= value <= hi:
+        raise ApiError(400, "bad_request", f"{name} must be between {lo} and {hi}")
+    return value
+
+
+async def game_events(request: Request) -> Response:
+    game_id = _game_id(request)
+    since = _int_param(request, "since", 0, 0, 2**62)
+    limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
+    bodies = await anyio.to_thread.run_sync(
+        _games(request).store.events_since, game_id, since, limit
+    )
+    return Response(b'{"events":[' + b",".join(bodies) + b"]}", media_type="application/json")
+
+
+async def game_shots(request: Request) -> Response:
+    game = _games(request).games[_game_id(request)]
+    state = game.state
+    shots = sorted((k for k in state.shots.values() if k.present), key=lambda k: k.shot.t)
+    return OrjsonResponse({"shots": [shot_data(k, game.config, state) for k in shots]})
+
+
+# -- operator routes ---------------------------------------------------------------------------
+
+
+@operator
+async def follow_game(request: Request) -> Response:
+    body = await _json_body(request)
+    try:
+        game_id = check_game_id(body.get("id"))
+    except ConfigError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from exc
+    games = _games(request)
+    already = game_id in games.games
+    await games.follow(game_id)
+    if not already:
+        await _audit(request, game_id, "follow", None, {"following": True})
+    return OrjsonResponse({"id": game_id, "following": True}, 200 if already else 201)
+
+
+@operator
+async def unfollow_game(request: Request) -> Response:
+    game_id = _game_id(request)
+    await _games(request).unfollow(game_id)
+    await _audit(request, game_id, "unfollow", {"following": True}, {"following": False})
+    return OrjsonResponse({"id": game_id, "following": False})
+
+
+@operator
+async def fire_graphic(request: Request) -> Response:
+    game_id = _game_id(request)
+    body = await _json_body(request)
+    action = body.get("action")
+    name = body.get("name")
+    payload = body.get("payload")
+    if action not in ("show", "hide"):
+        raise ApiError(422, "invalid", 'action must be "show" or "hide" (panic clears all)')
+    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+        raise ApiError(422, "invalid", "name must be a non-empty string of at most 64 characters")
+    if payload is not None and not isinstance(payload, dict):
+        raise ApiError(422, "invalid", "payload must be a JSON object")
+    if len(orjson.dumps(payload)) > MAX_GRAPHIC_PAYLOAD:
+        raise ApiError(413, "too_large", "payload over 16 KiB")
+    game = _games(request).games[game_id]
+    before = game.onair.graphics.get(name.strip())
+    event = await game.append(
+        ev.GRAPHIC, {"action": action, "name": name.strip(), "payload": payload or {}}
+    )
+    await _audit(
+        request,
+        game_id,
+        f"graphic {action} {name.strip()}",
+        before,
+        payload if action == "show" else None,
+    )
+    return OrjsonResponse({"event": event.to_message()})
+
+
+@operator
+async def panic(request: Request) -> Response:
+    game_id = _game_id(request)
+    game = _games(request).games[game_id]
+    before = dict(game.onair.graphics)
+    event = await game.append(ev.GRAPHIC, {"action": "clear", "name": None, "payload": {}})
+    await _audit(request, game_id, "panic", before, {})
+    return OrjsonResponse({"event": event.to_message()})
+
+
+@operator
+async def hold(request: Request) -> Response:
+    game_id = _game_id(request)
+    body = await _json_body(request)
+    unknown = set(body) - {"held", "autofire"}
+    if unknown or not body:
+        raise ApiError(422, "invalid", 'send {"held": bool} and/or {"autofire": {type: bool}}')
+    game = _games(request).games[game_id]
+    held = game.onair.held
+    autofire = dict(game.onair.autofire)
+    if "held" in body:
+        if not isinstance(body["held"], bool):
+            raise ApiError(422, "invalid", "held must be true or false")
+        held = body["held"]
+    if "autofire" in body:
+        arms = body["autofire"]
+        if not isinstance(arms, dict) or not all(isinstance(v, bool) for v in arms.values()):
+            raise ApiError(422, "invalid", "autofire must be an object of type -> bool")
+        bad = sorted(set(arms) - set(ev.AUTOMATIC_TYPES))
+        if bad:
+            raise ApiError(
+                422,
+                "invalid",
+                f"not automatic graphic types: {', '.join(bad)}; "
+                f"known: {', '.join(ev.AUTOMATIC_TYPES)}",
+            )
+        autofire.update(arms)
+    before = {"held": game.onair.held, "autofire": dict(game.onair.autofire)}
+    event = await game.append(ev.HOLD, {"held": held, "autofire": autofire})
+    await _audit(request, game_id, "hold", before, {"held": held, "autofire": autofire})
+    return OrjsonResponse({"event": event.to_message()})
+
+
+@operator
+async def put_config(request: Request) -> Response:
+    game_id = _game_id(request)
+    body = await _json_body(request)
+    game = _games(request).games[game_id]
+    try:
+        config = game.config.merged(body)
+    except ConfigError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
+    before = game.config.to_data()
+    event = await game.set_config(config)
+    await _audit(request, game_id, "config", before, config.to_data())
+    return OrjsonResponse({"event": event.to_message()})
+
+
+ROUTES = [
+    Route("/api/games", list_games, methods=["GET"]),
+    Route("/api/games", follow_game, methods=["POST"]),
+    Route("/api/games/{event_id}", unfollow_game, methods=["DELETE"]),
+    Route("/api/games/{event_id}/state", game_state, methods=["GET"]),
+    Route("/api/games/{event_id}/state.xml", game_state_xml, methods=["GET"]),
+    Route("/api/games/{event_id}/state.csv", game_state_csv, methods=["GET"]),
+    Route("/api/games/{event_id}/state.flat.json", game_state_flat, methods=["GET"]),
+    Route("/api/games/{event_id}/events", game_events, methods=["GET"]),
+    Route("/api/games/{event_id}/shots", game_shots, methods=["GET"]),
+    Route("/api/games/{event_id}/graphics", fire_graphic, methods=["POST"]),
+    Route("/api/games/{event_id}/hold", hold, methods=["POST"]),
+    Route("/api/games/{event_id}/panic", panic, methods=["POST"]),
+    Route("/api/games/{event_id}/config", put_config, methods=["PUT"]),
+]

@@ -1,0 +1,136 @@
+"""The Starlette application: routes, static files, and a lifespan that owns the store, the hub,
+the HTTP client and the pollers (in one task group). Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from server.api import ROUTES as API_ROUTES
+from server.api import ApiError, OrjsonResponse, error_response
+from server.config import Settings
+from server.feed import websocket_feed
+from server.games import Games
+from server.hub import CLOSE_GOING_AWAY, Hub
+from server.metrics import Metrics
+from server.operators import generate_token, parse_tokens
+from server.pages import STATIC_DIR, index, templates
+from server.store import Store
+
+log = logging.getLogger("shotfeed.app")
+
+
+async def healthz(request: Request) -> Response:
+    games: Games = request.app.state.games
+    return OrjsonResponse({"ok": True, "games": len(games.games)})
+
+
+async def metrics(request: Request) -> Response:
+    m: Metrics = request.app.state.metrics
+    return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "the server hit an unexpected error; it is logged")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    announce: bool = True,
+) -> Starlette:
+    """Build the app. ``settings`` default to the environment; ``http_client`` is for tests."""
+    settings = settings or Settings.from_environ(os.environ)
+    tokens = parse_tokens(settings)
+    generated = None
+    if not tokens:
+        generated = generate_token()
+        tokens = {generated: "operator"}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if generated and announce:
+            print(
+                f"shotfeed: no SHOTFEED_OPERATOR_TOKEN set; operator token for this run: "
+                f"{generated}",
+                file=sys.stderr,
+                flush=True,
+            )
+        metrics_ = Metrics()
+        hub = Hub(retain=settings.retain, queue_size=settings.queue_size, metrics=metrics_)
+        store = Store(settings.db_path)
+        http = http_client or httpx.AsyncClient(
+            timeout=settings.timeout,
+            limits=httpx.Limits(max_keepalive_connections=20),
+        )
+        games = Games(settings, store, hub, metrics_, http)
+        app.state.settings = settings
+        app.state.metrics = metrics_
+        app.state.hub = hub
+        app.state.store = store
+        app.state.games = games
+        app.state.tokens = tokens
+        app.state.templates = templates()
+        try:
+            async with anyio.create_task_group() as tg:
+                await games.start(tg, settings.games)
+                try:
+                    yield
+                finally:
+                    hub.close_all(CLOSE_GOING_AWAY)
+                    games.shutdown()
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                store.checkpoint()
+                store.close()
+                if http_client is None:
+                    await http.aclose()
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *API_ROUTES,
+        WebSocketRoute("/ws/games/{event_id}", websocket_feed),
+        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )
+    app.state.tokens = tokens
+    app.state.settings = settings
+    return app

@@ -1,0 +1,137 @@
+"""The games being followed: one Game and one Poller task per event id, started and stopped
+at run time (``POST``/``DELETE /api/games``) inside the app's task group.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+import orjson
+from anyio.abc import TaskGroup
+
+from server.config import Settings
+from server.errors import ConfigError
+from server.events import GRAPHIC, HOLD, Event
+from server.game import Game
+from server.hub import Hub
+from server.metrics import Metrics
+from server.onair import fold
+from server.poller import Poller
+from server.snapshot import FeedInfo, build_state
+from server.store import Store
+from server.upstream import Credentials, UpstreamClient
+
+log = logging.getLogger("shotfeed.games")
+
+_GAME_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def check_game_id(game_id: Any) -> str:
+    """An event id is used in URLs and file paths: keep it to a safe alphabet."""
+    if not isinstance(game_id, str) or not _GAME_ID.match(game_id):
+        raise ConfigError(
+            "a game id is 1-128 characters of letters, digits and . _ : - "
+            f"(got {str(game_id)[:40]!r})"
+        )
+    return game_id
+
+
+class Games:
+    """Registry of followed games; owns their pollers' cancel scopes."""
+
+    def __init__(
+        self, settings: Settings, store: Store, hub: Hub, metrics: Metrics, http: httpx.AsyncClient
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.hub = hub
+        self.metrics = metrics
+        creds = Credentials(settings.username, settings.secret) if settings.signing else None
+        if creds is None:
+            log.warning("SHOTTRACKER_USERNAME/SHOTTRACKER_SECRET not set: requests go unsigned")
+        self.client = UpstreamClient(settings.base_url, creds, http=http)
+        self.games: dict[str, Game] = {}
+        self.pollers: dict[str, Poller] = {}
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._tg: TaskGroup | None = None
+        self._limiter = anyio.CapacityLimiter(1)
+
+    def _publish(self, game: str, events: Sequence[Event], encoded: Sequence[bytes]) -> None:
+        g = self.games.get(game)
+        if g is not None:
+            for e in events:
+                g.onair = g.onair.apply(e.type, e.data)
+        self.hub.publish(game, events, encoded)
+
+    async def start(self, tg: TaskGroup, game_ids: Sequence[str]) -> None:
+        self._tg = tg
+        stored = await anyio.to_thread.run_sync(self.store.followed_games)
+        for game_id in dict.fromkeys([*game_ids, *stored]):
+            await self.follow(game_id)
+
+    async def follow(self, game_id: str) -> Game:
+        """Start following (idempotent): load the game from the store, start its poller."""
+        check_game_id(game_id)
+        if game_id in self.games:
+            return self.games[game_id]
+        game = Game(
+            game_id, self.store, self.settings, publish=self._publish, limiter=self._limiter
+        )
+        await game.load()
+        tail = await anyio.to_thread.run_sync(self.store.events_tail, game_id, self.settings.retain)
+        self.hub.warm(game_id, tail)
+        operator_log = await anyio.to_thread.run_sync(self._operator_events, game_id)
+        game.onair = fold(operator_log)
+        await anyio.to_thread.run_sync(self.store.set_following, game_id, True)
+        poller = Poller(game, self.client, self.settings, metrics=self.metrics)
+        self.games[game_id] = game
+        self.pollers[game_id] = poller
+        if self._tg is not None:
+            scope = anyio.CancelScope()
+            self._scopes[game_id] = scope
+            self._tg.start_soon(self._run, poller, scope)
+        return game
+
+    def _operator_events(self, game_id: str) -> list[dict[str, Any]]:
+        return [orjson.loads(b) for b in self.store.events_of_types(game_id, (HOLD, GRAPHIC))]
+
+    @staticmethod
+    async def _run(poller: Poller, scope: anyio.CancelScope) -> None:
+        with scope:
+            await poller.run()
+
+    async def unfollow(self, game_id: str) -> bool:
+        """Stop polling a game; its log and state stay in the store."""
+        if game_id not in self.games:
+            return False
+        scope = self._scopes.pop(game_id, None)
+        if scope is not None:
+            scope.cancel()
+        self.games.pop(game_id)
+        self.pollers.pop(game_id, None)
+        await anyio.to_thread.run_sync(self.store.set_following, game_id, False)
+        return True
+
+    def feed_info(self, game_id: str) -> FeedInfo:
+        game = self.games[game_id]
+        poller = self.pollers.get(game_id)
+        return FeedInfo(
+            game.state.feed.ok,
+            game.state.feed.error,
+            game.state.feed.message,
+            poller.last_success_at if poller else None,
+        )
+
+    def state(self, game_id: str) -> dict[str, Any]:
+        game = self.games[game_id]
+        return build_state(game.state, game.config, game.onair, self.feed_info(game_id))
+
+    def shutdown(self) -> None:
+        for scope in self._scopes.values():
+            scope.cancel()

@@ -1,0 +1,170 @@
+"""The game's state as clients see it: the JSON ``state`` of hello and ``/state``, and one flat
+row (XML, CSV, JSON array) for vMix Data Sources and arena scoreboard controllers.
+
+Pure: builds plain data from the detector's state, the config and the on-air state.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from server.onair import OnAir
+from server.periods import period_label, period_short
+from server.roster import GameConfig, TeamInfo
+from server.tracker import AWAY, HOME, GameState, KnownShot, leader_of, shot_data, side_of
+
+RECENT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    ok: bool
+    error: str | None
+    message: str | None
+    last_success_at: int | None
+
+
+def display_clock(clock: str | None) -> str | None:
+    """ "00:15:00" -> "15:00", "00:05:07" -> "5:07", "01:02:03" stays: how a scorebug shows it."""
+    if clock is None:
+        return None
+    parts = clock.split(":")
+    if len(parts) == 3 and parts[0] in ("00", "0"):
+        parts = parts[1:]
+    if len(parts) == 2 and len(parts[0]) == 2 and parts[0].startswith("0"):
+        parts[0] = parts[0][1:]
+    return ":".join(parts)
+
+
+def _stats(shots: Mapping[str, KnownShot], config: GameConfig, state: GameState) -> dict[str, Any]:
+    out: dict[str, dict[str, int]] = {
+        side: {"fgm": 0, "fga": 0, "fg3m": 0, "fg3a": 0} for side in (HOME, AWAY, "unknown")
+    }
+    for k in shots.values():
+        if not k.present:
+            continue
+        row = out[side_of(k.shot.tid, config, state) or "unknown"]
+        row["fga"] += 1
+        row["fgm"] += k.shot.made
+        if k.shot.three:
+            row["fg3a"] += 1
+            row["fg3m"] += k.shot.made
+    return out
+
+
+def _team(info: TeamInfo, team_id: str | None, score: int | None) -> dict[str, Any]:
+    return {
+        "teamId": info.team_id or team_id,
+        "score": score,
+        "name": info.name,
+        "short": info.short,
+        "color": info.color,
+    }
+
+
+def build_state(
+    state: GameState, config: GameConfig, onair: OnAir, feed: FeedInfo
+) -> dict[str, Any]:
+    """SPEC's ``state`` object (plus a few fields overlays find handy, e.g. periodLabel)."""
+    present = sorted(
+        (k for k in state.shots.values() if k.present), key=lambda k: k.shot.t, reverse=True
+    )
+    return {
+        "game": state.game,
+        "seq": state.seq,
+        "status": state.status,
+        "period": state.period,
+        "periodLabel": period_label(state.period),
+        "periodShort": period_short(state.period),
+        "clock": state.clock,
+        "clockDisplay": display_clock(state.clock),
+        "clockRunning": state.clock_running,
+        "clockAt": state.clock_at,
+        "home": _team(config.home, state.home_team_id, state.home_score),
+        "away": _team(config.away, state.away_team_id, state.away_score),
+        "leader": leader_of(state.home_score, state.away_score),
+        "periodTotals": [
+            {"period": p.period, "home": p.home, "away": p.away} for p in state.period_totals
+        ],
+        "stats": _stats(state.shots, config, state),
+        "recent": [shot_data(k, config, state) for k in present[:RECENT]],
+        "feed": {
+            "ok": feed.ok,
+            "error": feed.error,
+            "message": feed.message,
+            "lastSuccessAt": feed.last_success_at,
+        },
+        "held": onair.held,
+        "autofire": dict(onair.autofire),
+        "graphics": dict(onair.graphics),
+    }
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def flat_row(state: Mapping[str, Any]) -> dict[str, str]:
+    """One row, a column per field, every value a string: what vMix Data Sources bind to."""
+    row: dict[str, Any] = {
+        "game": state["game"],
+        "status": state["status"],
+        "period": state["period"],
+        "period_label": state["periodLabel"],
+        "period_short": state["periodShort"],
+        "clock": state["clockDisplay"],
+        "clock_raw": state["clock"],
+        "clock_running": state["clockRunning"],
+    }
+    for side in (HOME, AWAY):
+        team = state[side]
+        stats = state["stats"][side]
+        row[f"{side}_name"] = team["name"]
+        row[f"{side}_short"] = team["short"]
+        row[f"{side}_score"] = team["score"]
+        row[f"{side}_color"] = team["color"]
+        row[f"{side}_team_id"] = team["teamId"]
+        for key in ("fgm", "fga", "fg3m", "fg3a"):
+            row[f"{side}_{key}"] = stats[key]
+    row["leader"] = state["leader"]
+    last = state["recent"][0] if state["recent"] else None
+    player = (last or {}).get("player") or {}
+    row["last_shot_player"] = player.get("name")
+    row["last_shot_number"] = player.get("number")
+    row["last_shot_pid"] = last["pid"] if last else None
+    row["last_shot_team"] = last["team"] if last else None
+    row["last_shot_result"] = (
+        ("MADE" if last["made"] else "MISSED") + (" 3" if last["three"] else " 2") if last else None
+    )
+    row["last_shot_points"] = last["points"] if last else None
+    row["last_shot_distance_ft"] = last["distanceFt"] if last else None
+    row["feed_ok"] = state["feed"]["ok"]
+    row["feed_error"] = state["feed"]["error"]
+    row["held"] = state["held"]
+    row["seq"] = state["seq"]
+    return {k: _text(v) for k, v in row.items()}
+
+
+def to_xml(row: Mapping[str, str]) -> bytes:
+    root = ET.Element("shotfeed")
+    game = ET.SubElement(root, "game")
+    for key, value in row.items():
+        ET.SubElement(game, key).text = value
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def to_csv(row: Mapping[str, str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(list(row))
+    writer.writerow(list(row.values()))
+    return buf.getvalue()
