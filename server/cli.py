@@ -42,6 +42,9 @@ class FeedServer(uvicorn.Server):
         if hub is not None and not hub.closing:
             hub.close_all()
         super().handle_exit(sig, frame)
+        # uvicorn re-raises a captured signal once it has shut down, so the process would die
+        # of SIGTERM (status -15 / 143) after a clean shutdown; `serve` exits 0 instead.
+        self._captured_signals.clear()
 
 
 def _find_hub(app: Any) -> Any:
@@ -61,7 +64,7 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
         app,
         host=settings.host,
         port=settings.port,
-        ws="websockets",
+        ws="websockets-sansio",
         ws_max_size=MAX_WS_FRAME,
         ws_per_message_deflate=False,
         ws_ping_interval=None,
@@ -148,6 +151,165 @@ def _tail_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+class _BackgroundServer:
+    """An ASGI app under uvicorn in a daemon thread on a free loopback port (the demo upstream).
+
+    A thread keeps the simulator's event loop out of the feed server's: it stays a separate
+    upstream in everything but the process, and uvicorn installs no signal handlers there.
+    """
+
+    def __init__(self, app: Any) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def start(self) -> None:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the demo upstream did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+def _print_urls(settings: Settings, game: str) -> None:
+    from server.pages import OVERLAYS
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base = f"http://{host}:{settings.port}"
+    lines = [f"shotfeed is following game {game}", f"  index      {base}/"]
+    lines += [f"  {name:<10} {base}/overlays/{name}?game={game}" for name in OVERLAYS]
+    lines += [
+        f"  state      {base}/api/games/{game}/state (vMix: state.xml, .csv, .flat.json)",
+        f"  websocket  ws://{host}:{settings.port}/ws/games/{game}",
+        f"  tail       shotfeed tail --game {game} --url {base}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from server.app import create_app
+    from server.roster import GameConfig
+    from server.simgame import simulate_game
+    from server.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
+    from server.store import Store
+
+    if args.speed <= 0:
+        raise ConfigError("--speed must be > 0")
+    if not 0 <= args.faults <= 1:
+        raise ConfigError("--faults is a probability between 0 and 1")
+    game_id = "DEMO"
+    sim = simulate_game(args.seed, args.format)
+    db_path = args.db or str(Path(tempfile.mkdtemp(prefix="shotfeed-demo-")) / "demo.db")
+    store = Store(db_path)
+    store.save_config(game_id, GameConfig.from_data(sim.config_data()))
+    store.close()
+    poll = max(0.1, min(1.0, 10.0 / args.speed))
+    upstream = _BackgroundServer(
+        create_simulator_app(
+            sim,
+            speed=args.speed,
+            event_id=game_id,
+            credentials={DEMO_USERNAME: DEMO_SECRET},
+            faults=args.faults,
+            seed=args.seed,
+            fault_delay_s=min(6.0, 3 * poll + 1),
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOTTRACKER_")}
+    settings = Settings.from_environ(
+        env,
+        username=DEMO_USERNAME,
+        secret=DEMO_SECRET,
+        base_url=upstream.url,
+        games=(game_id,),
+        db_path=db_path,
+        host=args.host,
+        port=args.port,
+        poll_interval=poll,
+        idle_interval=poll,
+        timeout=min(5.0, 3 * poll),
+        backoff_cap=max(1.0, 5 * poll),
+    )
+    upstream.start()
+    minutes = sim.duration_s / args.speed / 60
+    print(
+        f"shotfeed demo: simulated {args.format} game (seed {args.seed}) at {args.speed:g}x, "
+        f"about {minutes:.1f} min; upstream {upstream.url} (HMAC-signed, no network)",
+        flush=True,
+    )
+    _print_urls(settings, game_id)
+    try:
+        FeedServer(uvicorn_config(create_app(settings), settings)).run()
+    finally:
+        upstream.stop()
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    from server.recording import record
+    from server.upstream import Credentials
+
+    settings = Settings.from_environ(os.environ, base_url=args.upstream)
+    creds = Credentials(settings.username, settings.secret) if settings.signing else None
+    with open(args.out, "ab") as out:
+        try:
+            n = anyio.run(
+                lambda: record(
+                    settings.base_url,
+                    args.game,
+                    out,
+                    credentials=creds,
+                    interval=args.interval,
+                    timeout=settings.timeout,
+                    limit=args.count,
+                )
+            )
+        except KeyboardInterrupt:
+            return 0
+    print(f"recorded {n} responses to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from server.recording import Replay, read_recording
+
+    try:
+        frames = read_recording(args.file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot replay {args.file}: {exc}") from exc
+    replay = Replay(frames, speed=args.speed)
+    settings = Settings.from_environ(os.environ, host=args.host, port=args.port)
+    games = ", ".join(sorted(replay.games))
+    span = frames[-1].elapsed - frames[0].elapsed
+    print(
+        f"replaying {len(frames)} responses ({span:.0f} s at {args.speed:g}x) for game(s) "
+        f"{games} as an upstream at http://{settings.host}:{settings.port}\n"
+        f"  follow it with: shotfeed serve --game {sorted(replay.games)[0]} "
+        f"--upstream http://{settings.host}:{settings.port}",
+        flush=True,
+    )
+    uvicorn.run(replay.app(), host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shotfeed", description="Broadcast graphics feed server for ShotTracker games."
@@ -163,6 +325,36 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
     serve.add_argument("--db", help="SQLite store path (default SHOTFEED_DB or ./shotfeed.db)")
     serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser("demo", help="play a simulated game through the real server (no key)")
+    demo.add_argument("--port", type=int, default=8000, help="listen port (default 8000)")
+    demo.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    demo.add_argument("--speed", type=float, default=10.0, help="game speed, 1 = real time")
+    demo.add_argument("--seed", type=int, default=1, help="which simulated game (deterministic)")
+    demo.add_argument("--format", choices=("quarters", "halves"), default="quarters")
+    demo.add_argument(
+        "--faults",
+        type=float,
+        default=0.0,
+        help="probability of an upstream fault per poll (500, timeout, bad body)",
+    )
+    demo.add_argument("--db", help="SQLite store (default: a new temporary file)")
+    demo.set_defaults(func=_demo)
+
+    rec = sub.add_parser("record", help="capture an upstream's answers to a JSON Lines file")
+    rec.add_argument("--game", required=True, help="event id")
+    rec.add_argument("--out", required=True, help="file to append to")
+    rec.add_argument("--upstream", help="upstream base URL (overrides SHOTTRACKER_BASE_URL)")
+    rec.add_argument("--interval", type=float, default=1.0, help="seconds between requests")
+    rec.add_argument("--count", type=int, help="stop after this many requests")
+    rec.set_defaults(func=_record)
+
+    rep = sub.add_parser("replay", help="serve a recording back as an upstream")
+    rep.add_argument("file", help="a file written by shotfeed record")
+    rep.add_argument("--speed", type=float, default=1.0, help="1 = as recorded")
+    rep.add_argument("--host", default="127.0.0.1")
+    rep.add_argument("--port", type=int, default=8001)
+    rep.set_defaults(func=_replay)
 
     tail = sub.add_parser("tail", help="print a running server's events as JSON lines")
     tail.add_argument("--game", required=True, help="event id")

@@ -97,10 +97,14 @@ async def websocket_feed(websocket: WebSocket) -> None:
                 await websocket.send_text(with_replay(item.text))
         if replay:
             last = max(last, replay[-1].seq or 0)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_receiver, websocket, sub, tg.cancel_scope)
-            await _sender(websocket, sub, hub, last, settings.heartbeat_s)
-            tg.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_receiver, websocket, sub, tg.cancel_scope)
+                await _sender(websocket, sub, hub, last, settings.heartbeat_s)
+                tg.cancel_scope.cancel()
+        except* (WebSocketDisconnect, OSError) as gone:
+            # anyio wraps the sender's error in an ExceptionGroup: the peer vanished mid-send
+            log.debug("client of %s gone: %r", game_id, gone.exceptions)
     except WebSocketDisconnect:
         pass
     except OSError as exc:  # the peer vanished mid-send

@@ -45,7 +45,7 @@ def period_short(code: str | None) -> str | None:
         return code
     kind, number = match.group(1), match.group(2)
     if kind == "Q":
-        return code.upper()
+        return f"Q{number}" if number else code
     if kind == "H":
         return f"{number}H" if number else code
     n = int(number) if number else 1

@@ -105,8 +105,13 @@ class Poller:
                 self.etag = result.etag
             else:
                 assert isinstance(result, NotModified)
+                # Nothing new upstream, but time moved on: the detector still has to see the
+                # poll (a clock that stopped is only noticed by its value not changing).
                 events = 0
                 outcome = "not_modified"
+                last = self.game.parser.last_payload
+                if last is not None:
+                    events = len((await self.game.apply_poll(last)).events)
             self.failures = 0
             self.last_error = None
             self.last_success_at = self.game.now_ms()

@@ -111,6 +111,9 @@ class GameConfig:
                     continue
                 if not isinstance(entry, Mapping):
                     raise ConfigError(f"roster[{pid}] must be an object with name and number")
+                extra = sorted(str(k) for k in set(entry) - {"name", "number"})
+                if extra:
+                    raise ConfigError(f"unknown roster[{pid}] field(s): {', '.join(extra)}")
                 old = roster.get(pid, Player(pid))
                 roster[pid] = Player(
                     pid,

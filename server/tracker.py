@@ -371,7 +371,16 @@ def detect(state: GameState, payload: Payload, ctx: PollContext) -> Detection:
     warnings: list[str] = [f"skipped shot record: {s.reason}" for s in payload.skipped]
     if payload.totals_problem:
         warnings.append(f"gameTotals unusable, scores kept: {payload.totals_problem}")
-    by_t, dupes = _dedupe(payload.shots)
+    # Only the times where something differs from the last poll need matching: an unchanged
+    # record comes back from the parser's memo as the very object the known shot holds, so a
+    # poll costs what changed in it, not the size of the game.
+    present_ids = {id(k.shot) for k in state.shots.values() if k.present}
+    seen_ids = {id(s) for s in payload.shots}
+    dirty_ts = {s.t for s in payload.shots if id(s) not in present_ids}
+    dirty_ts.update(
+        k.shot.t for k in state.shots.values() if k.present and id(k.shot) not in seen_ids
+    )
+    by_t, dupes = _dedupe(s for s in payload.shots if s.t in dirty_ts)
     if dupes:
         warnings.append(f"{dupes} duplicate shot record(s) in one payload counted once")
     totals = payload.totals
@@ -436,9 +445,10 @@ def detect(state: GameState, payload: Payload, ctx: PollContext) -> Detection:
     unidentified = any(s.t is None for s in payload.skipped)
     known_by_t: dict[int, list[KnownShot]] = {}
     for k in shots.values():
-        known_by_t.setdefault(k.shot.t, []).append(k)
+        if k.shot.t in dirty_ts:
+            known_by_t.setdefault(k.shot.t, []).append(k)
     new_made: list[KnownShot] = []
-    for t in sorted(set(by_t) | {t for t, ks in known_by_t.items() if any(k.present for k in ks)}):
+    for t in sorted(dirty_ts):
         incoming = by_t.get(t, [])
         known = known_by_t.get(t, [])
         if len(incoming) == 1 and len(known) == 1 and known[0].shot is incoming[0]:

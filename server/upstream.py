@@ -18,7 +18,7 @@ import httpx
 import orjson
 
 from server.errors import PayloadError, UpstreamError
-from server.shots import Payload, ShotParser, decode_body
+from server.shots import Payload, ShotParser
 from server.signing import signed_headers
 
 log = logging.getLogger("shotfeed.upstream")
@@ -167,8 +167,7 @@ class UpstreamClient:
             return NotModified(response.headers.get("etag"))
         if status == 200:
             try:
-                doc = decode_body(body)
-                payload = (parser or ShotParser()).parse(doc)
+                payload = (parser or ShotParser()).parse_body(body)
             except PayloadError as exc:
                 raise UpstreamError(BAD_PAYLOAD, f"unusable body: {exc}") from exc
             return Shots(payload, response.headers.get("etag"), len(body))

@@ -1,0 +1,655 @@
+"""WebSocket fan-out: what one broadcast costs the server, per delivered message.
+
+Run it with ``.venv/bin/python bench/fanout.py`` (``--clients 100,1000,5000 --events 100``;
+``--hold 10000`` instead connects 10,000 idle clients and reports memory and hellos). It prints
+figures; it is not a test.
+
+For each N the server runs as production runs it, as a subprocess
+(``python -m server serve --game BENCH ...``, so ``server.cli.uvicorn_config``: the
+``websockets`` implementation, 64 KiB frames, no permessage-deflate, no server pings), against
+a fake ShotTracker (``tests/upstream_app.py``: ``ScriptedUpstream`` answering the seed payload
+of ``tests/data/seed_shots.json`` every time) served from a thread of this process. The load
+generator is ``--workers`` separate processes, each holding N/workers loopback connections
+(asyncio + the ``websockets`` client, ``compression=None``, no client pings), so the clients'
+CPU is not the server's.
+
+Phases, each measured on the server process from ``/proc/<pid>/stat`` (utime + stime, every
+thread, clock ticks) and ``/proc/<pid>/status`` (VmRSS):
+
+1. idle with no client (``--idle`` s): the background CPU rate (the poller, 1 poll a second);
+2. calibration: ``--calibrate`` operator events with no client: the fixed cost of one event
+   (HTTP POST, auth, SQLite log + audit writes in the worker thread, encode, publish);
+3. connect N clients and wait until every one has its ``hello``; RSS before vs after (idle,
+   after a short settle) over N = RSS per idle connection;
+4. fire M events through ``POST /api/games/BENCH/graphics``, each payload carrying
+   ``{"k": index, "t": time.time_ns()}`` taken just before the POST. Event k+1 is sent no
+   sooner than ``--interval`` after event k *and* not before every client has event k, so each
+   event measures one whole broadcast and broadcasts never overlap. A client's delivery latency
+   is its receive ``time.time_ns()`` minus ``t`` (same host clock), so it includes the POST's
+   own handling; time-to-last-client is the max over the clients of one event.
+
+Server CPU per delivered message is the firing phase's CPU delta over N*M (the issue's figure,
+"raw"); "net" first takes off the idle rate for the phase's duration and M times the
+calibrated per-event cost, i.e. the marginal cost of one more subscriber per event.
+
+Every client checks it got all M events, in seq order, nothing twice; missing ones are
+reported. The load generator shares the machine's cores with the server, so latencies are
+upper bounds (a client's own parsing delays its timestamp); the CPU figures are the server's
+alone. Heartbeats are pushed out to ``--heartbeat`` s (default 600) so that no heartbeat lands
+in a measured phase; production's 15 s heartbeat is one more message per idle client per 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import multiprocessing as mp
+import os
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "tests" / "data" / "seed_shots.json"
+GAME = "BENCH"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+GOALS = {"cpu_us": 14.0, "rss_kib": 20.0, "hold": 10_000}
+
+
+def raise_nofile() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (each connection is one descriptor per side)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def pct(values: list[int] | list[float], p: float) -> float:
+    """Nearest-rank percentile of an unsorted list."""
+    if not values:
+        return math.nan
+    s = sorted(values)
+    return float(s[max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- load generator (runs in worker processes) -------------------------------------------------
+
+
+@dataclass
+class ClientLog:
+    seqs: list[int] = field(default_factory=list)  # seq of each bench event, as received
+    disorder: int = 0  # any event (bench or not) whose seq was not above the last one
+    other: int = 0  # events that were not bench graphics (polls, feed status...)
+    close: str = ""  # how the connection ended early, if it did
+    hello: bool = False
+
+
+class Worker:
+    def __init__(
+        self,
+        url: str,
+        n: int,
+        m: int,
+        concurrency: int,
+        hellos: Any,
+        done: Any,
+    ) -> None:
+        self.url = url
+        self.n = n
+        self.m = m
+        self.sem = asyncio.Semaphore(concurrency)
+        self.hellos = hellos  # shared with the bench process
+        self.done = done  # shared array: done[k] = 1 once every client here has event k
+        self.lat = [array("q") for _ in range(m)]
+        self.counts = [0] * m
+        self.logs = [ClientLog() for _ in range(n)]
+        self.got_hello = 0
+        self.failures: list[str] = []
+        self.heartbeats = 0
+        self.sockets: list[Any] = []
+
+    async def client(self, i: int) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        log = self.logs[i]
+        async with self.sem:
+            ws = None
+            for attempt in range(6):
+                try:
+                    ws = await connect(
+                        self.url,
+                        compression=None,
+                        ping_interval=None,
+                        open_timeout=120,
+                        close_timeout=1,
+                        max_size=2**24,
+                        proxy=None,
+                    )
+                    break
+                except Exception as exc:  # refused / reset under a full accept queue: retry
+                    if attempt == 5:
+                        self.failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                        return
+                    await asyncio.sleep(0.2 * 2**attempt)
+            assert ws is not None
+            self.sockets.append(ws)
+            try:
+                hello = orjson.loads(await ws.recv(decode=False))
+            except ConnectionClosed as exc:
+                self.failures.append(f"closed before hello: {exc}"[:200])
+                return
+            if hello.get("type") != "hello":
+                self.failures.append(f"first message not hello: {hello}"[:200])
+                return
+        log.hello = True
+        self.got_hello += 1
+        self.hellos.value += 1
+        last = int(hello["seq"])
+        try:
+            while True:
+                raw = await ws.recv(decode=False)
+                now = time.time_ns()
+                msg = orjson.loads(raw)
+                type_ = msg.get("type")
+                if type_ in ("heartbeat", "pong"):
+                    self.heartbeats += 1
+                    continue
+                seq = msg.get("seq")
+                if seq is None:
+                    log.other += 1
+                    continue
+                if seq <= last:
+                    log.disorder += 1
+                last = seq
+                payload = (msg.get("data") or {}).get("payload") if type_ == "graphic" else None
+                k = payload.get("k") if isinstance(payload, dict) else None
+                if k is None or not 0 <= k < self.m:
+                    log.other += 1
+                    continue
+                log.seqs.append(seq)
+                self.lat[k].append(now - payload["t"])
+                self.counts[k] += 1
+                if self.counts[k] >= self.got_hello:
+                    self.done[k] = 1
+        except ConnectionClosed as exc:
+            log.close = f"{exc.rcvd.code if exc.rcvd else 'no close frame'}"
+        except Exception as exc:
+            log.close = f"{type(exc).__name__}: {exc}"[:200]
+
+    def report(self, expected: list[int]) -> dict[str, Any]:
+        missing = incomplete = duplicated = disorder = other = closed = 0
+        want = set(expected)
+        for log in self.logs:
+            if not log.hello:
+                continue
+            got = set(log.seqs)
+            missing += len(want - got)
+            duplicated += len(log.seqs) - len(got)
+            disorder += log.disorder + (log.seqs != sorted(log.seqs))
+            incomplete += log.seqs != expected
+            other += log.other
+            closed += bool(log.close)
+        closes = sorted({log.close for log in self.logs if log.close})[:5]
+        return {
+            "hellos": self.got_hello,
+            "failures": self.failures[:5],
+            "n_failures": len(self.failures),
+            "missing": missing,
+            "incomplete": incomplete,
+            "duplicated": duplicated,
+            "disorder": disorder,
+            "other": other,
+            "closed_early": closed,
+            "closes": closes,
+            "heartbeats": self.heartbeats,
+            "lat": [a.tobytes() for a in self.lat],
+        }
+
+    async def run(self, conn: Connection) -> None:
+        tasks = [asyncio.create_task(self.client(i)) for i in range(self.n)]
+        while True:
+            cmd, arg = await asyncio.to_thread(conn.recv)
+            if cmd == "report":
+                conn.send(self.report(arg))
+            elif cmd == "stop":
+                for ws in self.sockets:  # RST, no close handshake: teardown is not measured
+                    with contextlib.suppress(Exception):
+                        ws.transport.abort()
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                conn.send("stopped")
+                return
+
+
+def worker_main(
+    url: str,
+    n: int,
+    m: int,
+    concurrency: int,
+    hellos: Any,
+    done: Any,
+    conn: Connection,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops us
+    raise_nofile()
+    asyncio.run(Worker(url, n, m, concurrency, hellos, done).run(conn))
+
+
+# -- the bench process -------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    n: int
+    m: int
+    hellos: int = 0
+    connect_s: float = 0.0
+    connect_cpu_us: float = 0.0
+    rss_before_kib: int = 0
+    rss_after_kib: int = 0
+    idle_cpu_rate: float = 0.0
+    event_fixed_ms: float = 0.0
+    fire_s: float = 0.0
+    fire_cpu_s: float = 0.0
+    spacing_ms: float = 0.0
+    loadgen_cpu_s: float = 0.0
+    lat_ms: list[float] = field(default_factory=list)
+    last_ms: list[float] = field(default_factory=list)
+    first_ms: list[float] = field(default_factory=list)
+    timeouts: int = 0
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def delivered(self) -> int:
+        return len(self.lat_ms)
+
+    @property
+    def rss_per_conn_kib(self) -> float:
+        return (self.rss_after_kib - self.rss_before_kib) / max(1, self.hellos)
+
+    @property
+    def raw_us(self) -> float:
+        return self.fire_cpu_s / max(1, self.n * self.m) * 1e6
+
+    @property
+    def net_us(self) -> float:
+        background = self.idle_cpu_rate * self.fire_s + self.m * self.event_fixed_ms / 1e3
+        return max(0.0, self.fire_cpu_s - background) / max(1, self.n * self.m) * 1e6
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, upstream_url: str, tmp: Path) -> None:
+        self.args = args
+        self.upstream_url = upstream_url
+        self.tmp = tmp
+        self.token = "bench-" + secrets.token_hex(16)
+        self.ctx = mp.get_context("spawn")
+
+    def start_server(self, tag: str) -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        python = ROOT / ".venv" / "bin" / "python"
+        env = dict(
+            os.environ,
+            SHOTFEED_OPERATOR_TOKEN=self.token,
+            SHOTFEED_HEARTBEAT_S=str(self.args.heartbeat),
+            SHOTFEED_GAMES="",
+        )
+        cmd = [
+            str(python if python.exists() else sys.executable),
+            "-m",
+            "server",
+            "serve",
+            "--game",
+            GAME,
+            "--upstream",
+            self.upstream_url,
+            "--port",
+            str(port),
+            "--db",
+            str(self.tmp / f"b-{tag}.db"),
+            "--poll-interval",
+            str(self.args.poll_interval),
+        ]
+        log = open(self.tmp / f"server-{tag}.log", "wb")  # noqa: SIM115 (the child owns it)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_nofile
+        )
+        log.close()
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited {proc.returncode}; see {log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                r = httpx.get(f"{base}/api/games/{GAME}/state", timeout=2)
+                if r.status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not come up in 30 s")
+            time.sleep(0.1)
+        return proc, base
+
+    def start_profiler(self, pid: int, n: int) -> subprocess.Popen[bytes] | None:
+        """``--profile DIR``: py-spy (not a dependency) samples the server while it fires."""
+        if not self.args.profile:
+            return None
+        out = Path(self.args.profile) / f"server-{n}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        spy = Path(sys.executable).parent / "py-spy"
+        cmd = [str(spy if spy.exists() else "py-spy"), "record", "--pid", str(pid)]
+        cmd += ["--rate", "250", "--format", "raw", "--output", str(out)]
+        extra = self.args.profile_args.split()
+        cmd += extra if "--native" in extra else ["--nonblocking", *extra]  # native must pause
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # attached before the first event
+        print(f"  profiling the firing phase with py-spy into {out}")
+        return proc
+
+    def fire(self, http: httpx.Client, payload: dict[str, Any]) -> int:
+        payload["t"] = time.time_ns()
+        r = http.post(
+            f"/api/games/{GAME}/graphics",
+            json={"action": "show", "name": "bench", "payload": payload},
+        )
+        r.raise_for_status()
+        return int(r.json()["event"]["seq"])
+
+    def run(self, n: int, m: int) -> Result:
+        args = self.args
+        res = Result(n, m)
+        proc, base = self.start_server(str(n))
+        workers: list[tuple[Any, Connection, Any, Any]] = []
+        headers = {"authorization": f"Bearer {self.token}"}
+        try:
+            pid = proc.pid
+            http = httpx.Client(base_url=base, headers=headers, timeout=30)
+            time.sleep(1.5)  # first poll and imports done
+
+            # 1. background rate, no client
+            c0, t0 = cpu_seconds(pid), time.monotonic()
+            time.sleep(args.idle)
+            res.idle_cpu_rate = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+            # 2. fixed cost of one event, no client
+            c0, t0 = cpu_seconds(pid), time.monotonic()
+            for i in range(args.calibrate):
+                self.fire(http, {"cal": i})
+                time.sleep(args.interval)
+            dt = time.monotonic() - t0
+            cal = cpu_seconds(pid) - c0 - res.idle_cpu_rate * dt
+            res.event_fixed_ms = max(0.0, cal) / max(1, args.calibrate) * 1e3
+
+            # 3. connect N, wait for every hello
+            time.sleep(0.5)
+            res.rss_before_kib = rss_kib(pid)
+            url = base.replace("http://", "ws://") + f"/ws/games/{GAME}"
+            n_workers = max(1, min(args.workers, n))
+            c0, t0 = cpu_seconds(pid), time.monotonic()
+            for w in range(n_workers):
+                share = n // n_workers + (w < n % n_workers)
+                hellos = self.ctx.Value("q", 0, lock=False)
+                done = self.ctx.RawArray("b", max(1, m))
+                parent, child = self.ctx.Pipe()
+                p = self.ctx.Process(
+                    target=worker_main,
+                    args=(url, share, m, args.concurrency, hellos, done, child),
+                    daemon=True,
+                )
+                p.start()
+                workers.append((p, parent, hellos, done))
+            deadline = time.monotonic() + args.connect_timeout
+            while True:
+                got = sum(h.value for _, _, h, _ in workers)
+                if got >= n or time.monotonic() > deadline:
+                    break
+                if any(not p.is_alive() for p, _, _, _ in workers):
+                    raise RuntimeError("a load-generator worker died while connecting")
+                time.sleep(0.05)
+            res.connect_s = time.monotonic() - t0
+            res.hellos = sum(h.value for _, _, h, _ in workers)
+            res.connect_cpu_us = (cpu_seconds(pid) - c0) / max(1, res.hellos) * 1e6
+            time.sleep(args.settle)
+            res.rss_after_kib = rss_kib(pid)
+
+            # 4. fire M events, one broadcast at a time
+            expected: list[int] = []
+            fired_at: list[float] = []
+            lg0 = sum(cpu_seconds(p.pid) for p, _, _, _ in workers)
+            spy = self.start_profiler(pid, n)
+            c0, t0 = cpu_seconds(pid), time.monotonic()
+            for k in range(m):
+                if fired_at:
+                    wait = fired_at[-1] + args.interval - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                fired_at.append(time.monotonic())
+                expected.append(self.fire(http, {"k": k}))
+                until = time.monotonic() + args.event_timeout
+                while not all(d[k] for _, _, _, d in workers):
+                    if time.monotonic() > until:
+                        res.timeouts += 1
+                        break
+                    time.sleep(0.001)
+            res.fire_s = time.monotonic() - t0
+            res.spacing_ms = (fired_at[-1] - fired_at[0]) / max(1, m - 1) * 1e3
+            res.fire_cpu_s = cpu_seconds(pid) - c0
+            res.loadgen_cpu_s = sum(cpu_seconds(p.pid) for p, _, _, _ in workers) - lg0
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
+            http.close()
+
+            # 5. collect and check
+            time.sleep(0.2)
+            per_event: list[list[int]] = [[] for _ in range(m)]
+            totals: dict[str, Any] = {}
+            for _, conn, _, _ in workers:
+                conn.send(("report", expected))
+            for _, conn, _, _ in workers:
+                rep = conn.recv()
+                for k, blob in enumerate(rep.pop("lat")):
+                    a = array("q")
+                    a.frombytes(blob)
+                    per_event[k].extend(a)
+                for key, value in rep.items():
+                    if isinstance(value, list):
+                        totals.setdefault(key, []).extend(value)
+                    else:
+                        totals[key] = totals.get(key, 0) + value
+            res.checks = totals
+            for lats in per_event:
+                res.lat_ms.extend(x / 1e6 for x in lats)
+                if lats:
+                    res.last_ms.append(max(lats) / 1e6)
+                    res.first_ms.append(min(lats) / 1e6)
+        finally:
+            for p, conn, _, _ in workers:
+                with contextlib.suppress(Exception):
+                    conn.send(("stop", None))
+                    if conn.poll(20):
+                        conn.recv()
+                p.join(5)
+                if p.is_alive():
+                    p.kill()
+                    p.join()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return res
+
+
+def print_result(r: Result) -> None:
+    c = r.checks
+    ok = (
+        r.hellos == r.n
+        and c.get("missing", 0) == 0
+        and c.get("incomplete", 0) == 0
+        and c.get("disorder", 0) == 0
+        and c.get("duplicated", 0) == 0
+    )
+    print(f"\n== N = {r.n:,} clients, M = {r.m} events ==")
+    print(
+        f"  connect: {r.hellos:,}/{r.n:,} hellos in {r.connect_s:.1f} s, "
+        f"server CPU {r.connect_cpu_us:,.0f} us per connection (handshake + hello)"
+    )
+    if c.get("n_failures"):
+        print(f"  connect failures: {c['n_failures']}: {c['failures']}")
+    print(
+        f"  RSS: {r.rss_before_kib / 1024:.1f} MiB before -> {r.rss_after_kib / 1024:.1f} MiB "
+        f"with {r.hellos:,} idle clients = {r.rss_per_conn_kib:.1f} KiB per idle connection"
+    )
+    if r.m == 0:
+        return
+    print(
+        f"  background: {r.idle_cpu_rate * 1e3:.1f} ms CPU/s idle; "
+        f"{r.event_fixed_ms:.2f} ms CPU per event with no client (POST + store + publish)"
+    )
+    print(
+        f"  firing: {r.m} events in {r.fire_s:.2f} s ({r.spacing_ms:.0f} ms apart), "
+        f"server CPU {r.fire_cpu_s:.2f} s, load generator CPU {r.loadgen_cpu_s:.2f} s"
+    )
+    print(
+        f"  server CPU per delivered message: raw {r.raw_us:.1f} us (CPU / (N*M)), "
+        f"net {r.net_us:.1f} us (minus idle and per-event fixed cost)"
+    )
+    print(
+        f"  delivery latency: p50 {pct(r.lat_ms, 50):.1f} ms, p99 {pct(r.lat_ms, 99):.1f} ms, "
+        f"max {pct(r.lat_ms, 100):.1f} ms ({r.delivered:,} of {r.hellos * r.m:,} delivered)"
+    )
+    print(
+        f"  time to last client per event: p50 {pct(r.last_ms, 50):.1f} ms, "
+        f"p99 {pct(r.last_ms, 99):.1f} ms; to first client p50 {pct(r.first_ms, 50):.1f} ms"
+    )
+    print(
+        f"  checks: {'OK' if ok else 'FAILED'}: missing {c.get('missing', 0)}, "
+        f"clients without all M in order {c.get('incomplete', 0)}, "
+        f"out of order {c.get('disorder', 0)}, duplicated {c.get('duplicated', 0)}, "
+        f"closed early {c.get('closed_early', 0)} {c.get('closes', [])}, "
+        f"other events {c.get('other', 0)}, heartbeats {c.get('heartbeats', 0)}, "
+        f"event waits timed out {r.timeouts}"
+    )
+
+
+def print_summary(results: list[Result]) -> None:
+    print("\n== summary (goals: <= 14 us CPU per delivered message at 1,000 and 5,000 clients, ")
+    print("   <= 20 KiB RSS per idle connection, 10,000 clients held by one process) ==")
+    head = (
+        f"{'clients':>8} {'hellos':>7} {'us/msg raw':>10} {'us/msg net':>10} {'KiB/conn':>9} "
+        f"{'lat p50':>8} {'lat p99':>8} {'last p50':>9} {'last p99':>9} {'missing':>8}"
+    )
+    print(head)
+    for r in results:
+        print(
+            f"{r.n:>8,} {r.hellos:>7,} {r.raw_us:>10.1f} {r.net_us:>10.1f} "
+            f"{r.rss_per_conn_kib:>9.1f} {pct(r.lat_ms, 50):>6.1f}ms {pct(r.lat_ms, 99):>6.1f}ms "
+            f"{pct(r.last_ms, 50):>7.1f}ms {pct(r.last_ms, 99):>7.1f}ms "
+            f"{r.checks.get('missing', 0):>8}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="100,1000,5000", help="comma list of N")
+    parser.add_argument("--events", type=int, default=60, help="M events per N")
+    parser.add_argument(
+        "--hold", type=int, default=0, help="instead: connect this many idle clients (10000)"
+    )
+    parser.add_argument("--hold-events", type=int, default=3, help="events to fire in --hold")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--interval", type=float, default=0.075, help="min s between events")
+    parser.add_argument("--concurrency", type=int, default=50, help="handshakes at once/worker")
+    parser.add_argument("--calibrate", type=int, default=20, help="events fired with no client")
+    parser.add_argument("--idle", type=float, default=3.0, help="s to measure background CPU")
+    parser.add_argument("--settle", type=float, default=1.0, help="s after connect before RSS")
+    parser.add_argument("--heartbeat", type=float, default=600.0, help="server heartbeat s")
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="server poll s")
+    parser.add_argument(
+        "--profile", help="directory: py-spy the server during firing (collapsed stacks)"
+    )
+    parser.add_argument("--profile-args", default="", help="more py-spy options (--native)")
+    parser.add_argument("--connect-timeout", type=float, default=300.0)
+    parser.add_argument("--event-timeout", type=float, default=30.0)
+    args = parser.parse_args()
+
+    nofile = raise_nofile()
+    sizes = [args.hold] if args.hold else [int(x) for x in args.clients.split(",") if x.strip()]
+    m = args.hold_events if args.hold else args.events
+    if max(sizes) + 200 > nofile:
+        print(f"warning: RLIMIT_NOFILE is {nofile}; {max(sizes)} clients may not fit")
+    print(
+        f"fanout bench: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"{args.workers} load-generator processes, nofile {nofile}, "
+        f"{CLK_TCK} clock ticks/s"
+    )
+
+    sys.path.insert(0, str(ROOT))
+    from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
+
+    upstream = ScriptedUpstream()
+    upstream.push(Reply(200, SEED.read_bytes()))  # the last reply repeats forever
+    results = []
+    with (
+        tempfile.TemporaryDirectory(prefix="fanout-") as tmp,
+        LiveServer(upstream) as up,
+    ):
+        bench = Bench(args, up.url, Path(tmp))
+        for n in sizes:
+            r = bench.run(n, m)
+            print_result(r)
+            results.append(r)
+    print_summary(results)
+    if args.hold:
+        r = results[0]
+        held = r.hellos == args.hold and r.checks.get("closed_early", 0) == 0
+        print(
+            f"\nhold {args.hold:,}: {'all' if held else 'NOT all'} connected with hello "
+            f"({r.hellos:,}), {r.rss_per_conn_kib:.1f} KiB RSS per idle connection, "
+            f"server RSS {r.rss_after_kib / 1024:.0f} MiB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

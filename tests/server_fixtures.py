@@ -1,0 +1,181 @@
+"""The whole shotfeed app under a real uvicorn on a loopback port, fed by a scripted upstream.
+
+``running_feed`` starts the scripted ShotTracker (answering the seed payload), then the app with
+the product's WebSocket options, waits for the first poll, and yields a ``Feed`` with an httpx
+client and helpers. Every ERROR log record of the server (an unhandled exception in a handler
+included) is collected in ``Feed.errors``, and the feed fails the test if any was logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+from server.app import create_app
+from server.config import Settings
+from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
+
+DATA = Path(__file__).parent / "data"
+GAME = "EVT"
+TOKEN = "operator-token-for-tests-0123456789"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+MAX_WS_FRAME = 64 * 1024
+
+
+def seed_doc() -> dict[str, Any]:
+    """The upstream's example payload (scores 11/22, period H2, one 19.1 ft miss)."""
+    doc: dict[str, Any] = orjson.loads((DATA / "seed_shots.json").read_bytes())
+    return doc
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass
+class Feed:
+    url: str
+    upstream: ScriptedUpstream
+    settings: Settings
+    http: httpx.AsyncClient
+    errors: list[logging.LogRecord] = field(default_factory=list)
+
+    @property
+    def ws_base(self) -> str:
+        return self.url.replace("http://", "ws://", 1)
+
+    def ws(self, query: str = "", *, game: str = GAME, **kwargs: Any) -> Any:
+        """A websockets client connection to the game's feed (``async with``)."""
+        url = f"{self.ws_base}/ws/games/{game}" + (f"?{query}" if query else "")
+        kwargs.setdefault("compression", None)
+        kwargs.setdefault("ping_interval", None)
+        kwargs.setdefault("open_timeout", 10)
+        return connect(url, **kwargs)
+
+    async def fire(
+        self, name: str = "x", payload: dict[str, Any] | None = None, *, action: str = "show"
+    ) -> dict[str, Any]:
+        """One operator graphic event; returns the event as the server made it."""
+        r = await self.http.post(
+            f"/api/games/{GAME}/graphics",
+            json={"action": action, "name": name, "payload": payload or {}},
+            headers=AUTH,
+        )
+        assert r.status_code == 200, r.text
+        event: dict[str, Any] = r.json()["event"]
+        return event
+
+    async def fire_many(self, n: int, **payload: Any) -> list[int]:
+        return [(await self.fire(f"g{i}", {"i": i, **payload}))["seq"] for i in range(n)]
+
+    async def state(self) -> dict[str, Any]:
+        r = await self.http.get(f"/api/games/{GAME}/state")
+        assert r.status_code == 200, r.text
+        state: dict[str, Any] = r.json()
+        return state
+
+    async def events(self) -> list[dict[str, Any]]:
+        r = await self.http.get(f"/api/games/{GAME}/events", params={"limit": 1000})
+        assert r.status_code == 200, r.text
+        events: list[dict[str, Any]] = r.json()["events"]
+        return events
+
+    async def metric(self, name: str) -> float:
+        """The value of one unlabelled sample in /metrics (0 when absent)."""
+        r = await self.http.get("/metrics")
+        for line in r.text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return 0.0
+
+
+async def recv_json(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    with anyio.fail_after(timeout):
+        raw = await ws.recv()
+    msg: dict[str, Any] = orjson.loads(raw)
+    return msg
+
+
+async def recv_until_seq(ws: ClientConnection, seq: int, timeout: float = 10) -> list[dict]:
+    """Every message up to and including the event with this seq (heartbeats left out)."""
+    out: list[dict[str, Any]] = []
+    with anyio.fail_after(timeout):
+        while True:
+            msg = orjson.loads(await ws.recv())
+            if msg.get("type") == "heartbeat":
+                continue
+            out.append(msg)
+            if msg.get("seq") == seq and msg.get("type") != "hello":
+                return out
+
+
+@asynccontextmanager
+async def running_feed(
+    tmp_path: Path, *, sndbuf: int | None = None, **overrides: Any
+) -> AsyncIterator[Feed]:
+    """Scripted upstream + shotfeed on real uvicorn; waits until the seed has been polled.
+
+    ``sndbuf`` fixes SO_SNDBUF on the listening socket, so every accepted connection gets a
+    kernel send buffer of that size instead of loopback's autotuned megabytes (a slow client
+    then backs up into the server's own queue after kilobytes, as over a real network).
+    """
+    upstream = ScriptedUpstream()
+    upstream.push(Reply(200, seed_doc()))
+    collect = _Collect()
+    watched = [logging.getLogger(), logging.getLogger("uvicorn")]
+    with LiveServer(upstream) as up:
+        values: dict[str, Any] = {
+            "base_url": up.url,
+            "games": (GAME,),
+            "db_path": str(tmp_path / "feed.db"),
+            "operator_token": TOKEN,
+            "poll_interval": 0.5,
+        }
+        values.update(overrides)
+        settings = Settings(**values)
+        app = create_app(settings, announce=False)
+        server = LiveServer(
+            app,
+            lifespan="on",
+            ws_max_size=MAX_WS_FRAME,
+            ws_per_message_deflate=False,
+            ws_ping_interval=None,
+            log_level="error",
+        )
+        if sndbuf is not None:
+            server.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        for logger in watched:
+            logger.addHandler(collect)
+        try:
+            with server as srv:
+                async with httpx.AsyncClient(base_url=srv.url, timeout=10) as http:
+                    feed = Feed(srv.url, upstream, settings, http, collect.records)
+                    with anyio.fail_after(10):
+                        while (await feed.state())["feed"]["lastSuccessAt"] is None:
+                            await anyio.sleep(0.02)
+                    yield feed
+        finally:
+            for logger in watched:
+                logger.removeHandler(collect)
+    assert not collect.records, [r.getMessage() for r in collect.records]
