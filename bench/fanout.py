@@ -333,10 +333,13 @@ class Bench:
             SHOTFEED_HEARTBEAT_S=str(self.args.heartbeat),
             SHOTFEED_GAMES="",
         )
+        launch = ["-m", "server"]
+        if self.args.prelude:  # A/B experiments: code run in the server process before main()
+            launch = ["-c", f"{self.args.prelude}\nimport sys\nfrom server.cli import main\n"]
+            launch[1] += "sys.exit(main(sys.argv[1:]))"
         cmd = [
             str(python if python.exists() else sys.executable),
-            "-m",
-            "server",
+            *launch,
             "serve",
             "--game",
             GAME,
@@ -607,6 +610,10 @@ def main() -> int:
     parser.add_argument("--poll-interval", type=float, default=1.0, help="server poll s")
     parser.add_argument(
         "--profile", help="directory: py-spy the server during firing (collapsed stacks)"
+    )
+    parser.add_argument(
+        "--prelude",
+        help="Python run in the server process before server.cli.main (A/B: GC, ws impl)",
     )
     parser.add_argument("--profile-args", default="", help="more py-spy options (--native)")
     parser.add_argument("--connect-timeout", type=float, default=300.0)

@@ -20,7 +20,8 @@ Each block follows a fresh game id in one real SQLite file (WAL, as the server r
 * (d) the changed poll again, end to end through ``Game.apply_poll`` (worker-thread hop, as
   the server does it), on a second set of blocks.
 
-Timed steps mirror ``Game.apply_poll``: ``decode_body`` + a long-lived ``ShotParser.parse``;
+Timed steps mirror ``Game.apply_poll``: a long-lived ``ShotParser.parse_body`` (as the upstream
+client calls it);
 ``tracker.detect``; ``Event.encode`` of each event + ``Store.save(state, events, changed)``.
 """
 
@@ -44,7 +45,7 @@ import orjson
 from server import tracker
 from server.config import Settings
 from server.game import Game
-from server.shots import ShotParser, decode_body
+from server.shots import ShotParser
 from server.store import Store
 from server.tracker import GameState, PollContext
 
@@ -188,7 +189,7 @@ def run_blocks(
 
         # (c) the first poll of a never-seen game: everything is new to the parser and the store.
         t0 = pc()
-        payload = parser.parse(decode_body(baseline))
+        payload = parser.parse_body(baseline)
         det = tracker.detect(state, payload, PollContext(now_ms=now))
         encoded = [e.encode() for e in det.events]
         store.save(det.state, det.events, det.changed_shots, encoded=encoded)
@@ -201,7 +202,7 @@ def run_blocks(
             now += 1000
             # (a) one new made shot, score and clock moved.
             t0 = pc()
-            payload = parser.parse(decode_body(body))
+            payload = parser.parse_body(body)
             t1 = pc()
             det = tracker.detect(state, payload, PollContext(now_ms=now))
             t2 = pc()
@@ -209,7 +210,7 @@ def run_blocks(
             store.save(det.state, det.events, det.changed_shots, encoded=encoded)
             t3 = pc()
             timings.add("(a) changed poll: parse+detect+persist", t3 - t0)
-            timings.add("    parse (decode_body + ShotParser.parse)", t1 - t0)
+            timings.add("    parse (ShotParser.parse_body)   ", t1 - t0)
             timings.add("    detect", t2 - t1)
             timings.add("    persist (encode + Store.save)", t3 - t2)
             assert det.state_changed and len(det.changed_shots) == 1
@@ -219,7 +220,7 @@ def run_blocks(
 
             # (b) the same bytes again half a second later: nothing changed, nothing written.
             t0 = pc()
-            payload = parser.parse(decode_body(body))
+            payload = parser.parse_body(body)
             det = tracker.detect(state, payload, PollContext(now_ms=now + 500))
             if det.state_changed:
                 store.save(det.state, det.events, det.changed_shots)
@@ -238,11 +239,11 @@ async def run_game_blocks(
     for b, (baseline, later) in enumerate(blocks):
         fake_now = [1_663_900_000.0]
         game = Game(f"game-{b}", store, Settings(), clock=lambda fake_now=fake_now: fake_now[0])
-        await game.apply_poll(game.parser.parse(decode_body(baseline)))
+        await game.apply_poll(game.parser.parse_body(baseline))
         for body in later:
             fake_now[0] += 1.0
             t0 = pc()
-            det = await game.apply_poll(game.parser.parse(decode_body(body)))
+            det = await game.apply_poll(game.parser.parse_body(body))
             t1 = pc()
             timings.add("(d) changed poll: parse + Game.apply_poll", t1 - t0)
             assert det.state_changed
