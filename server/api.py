@@ -185,7 +185,7 @@ async def follow_game(request: Request) -> Response:
     try:
         game_id = check_game_id(body.get("id"))
     except ConfigError as exc:
-        raise ApiError(400, "bad_request", str(exc)) from exc
+        raise ApiError(422, "invalid", str(exc)) from exc
     games = _games(request)
     already = game_id in games.games
     await games.follow(game_id)

@@ -203,6 +203,7 @@ def _print_urls(settings: Settings, game: str) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     import tempfile
+    import time
     from pathlib import Path
 
     from server.app import create_app
@@ -222,17 +223,31 @@ def _demo(args: argparse.Namespace) -> int:
     store.save_config(game_id, GameConfig.from_data(sim.config_data()))
     store.close()
     poll = max(0.1, min(1.0, 10.0 / args.speed))
-    upstream = _BackgroundServer(
-        create_simulator_app(
-            sim,
-            speed=args.speed,
-            event_id=game_id,
-            credentials={DEMO_USERNAME: DEMO_SECRET},
-            faults=args.faults,
-            seed=args.seed,
-            fault_delay_s=min(6.0, 3 * poll + 1),
-        )
+    # The game's clock starts at the feed's first poll, not when this process made the app: the
+    # feed server takes a second or two to start, which at --speed 200 would be minutes of play
+    # (the tip-off and the first shots folded silently into the first poll).
+    first_poll: list[float] = []
+
+    def sim_clock() -> float:
+        return time.monotonic() - first_poll[0] if first_poll else 0.0
+
+    sim_app = create_simulator_app(
+        sim,
+        speed=args.speed,
+        event_id=game_id,
+        credentials={DEMO_USERNAME: DEMO_SECRET},
+        faults=args.faults,
+        seed=args.seed,
+        fault_delay_s=min(6.0, 3 * poll + 1),
+        clock=sim_clock,
     )
+
+    async def sim_app_started_by_first_poll(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not first_poll:
+            first_poll.append(time.monotonic())
+        await sim_app(scope, receive, send)
+
+    upstream = _BackgroundServer(sim_app_started_by_first_poll)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOTTRACKER_")}
     settings = Settings.from_environ(
         env,
@@ -264,12 +279,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from server.recording import record
+    from server.recording import open_recording, record
     from server.upstream import Credentials
 
     settings = Settings.from_environ(os.environ, base_url=args.upstream)
     creds = Credentials(settings.username, settings.secret) if settings.signing else None
-    with open(args.out, "ab") as out:
+    with open_recording(args.out, "ab") as out:
         try:
             n = anyio.run(
                 lambda: record(

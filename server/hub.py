@@ -118,7 +118,9 @@ class Hub:
         items = [i for i in ch.retained if i.seq is not None and i.seq > since]
         oldest = ch.retained[0].seq if ch.retained else ch.last_seq + 1
         assert oldest is not None
-        gap = since < ch.last_seq and since + 1 < oldest
+        # A client ahead of the server (its since is from before a store reset) has a gap too:
+        # what it holds is not this log, and it must take the state as it is now.
+        gap = (since < ch.last_seq and since + 1 < oldest) or since > ch.last_seq
         return items, gap
 
     def publish(self, game: str, events: Sequence[Event], encoded: Sequence[bytes]) -> None:

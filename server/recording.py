@@ -12,14 +12,20 @@ One line per poll::
 
 A failed request (timeout, refused) is recorded with ``"status": null`` and ``"error"``; the
 replay answers it with a 504 so the fault shows up again.
+
+A file whose name ends in ``.gz`` is written gzip-compressed (a whole game's polls repeat each
+other, so it shrinks tenfold or more); reading detects gzip by its magic bytes, whatever the
+name. ``shotfeed record`` appends: a second run into the same file plays after the first.
 """
 
 from __future__ import annotations
 
 import bisect
+import gzip
 import time
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +41,7 @@ from server.signing import signed_headers
 from server.upstream import SHOTS_PATH, Credentials
 
 KEPT_HEADERS = ("etag", "retry-after", "content-type", "date")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +86,59 @@ class Frame:
             raise ValueError(f"line {lineno}: not a recording frame ({exc})") from exc
 
 
-def read_recording(path: str | Path) -> list[Frame]:
-    frames = []
+def open_recording(path: str | Path, mode: str = "ab") -> IO[bytes]:
+    """Open a recording for writing (``ab``/``wb``): gzip when the name ends in ``.gz``.
+
+    Every frame is flushed (a gzip sync flush), so a recording cut short by a crash keeps every
+    frame written before it (:func:`read_recording` reads up to the cut).
+    """
+    if str(path).endswith(".gz"):
+        return gzip.open(path, mode)  # type: ignore[return-value]
+    return open(path, mode)
+
+
+def _lines(path: str | Path) -> list[bytes]:
     with open(path, "rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                frames.append(Frame.from_line(line, lineno))
+        gzipped = fh.read(2) == GZIP_MAGIC
+    if not gzipped:
+        with open(path, "rb") as fh:
+            return fh.readlines()
+    lines: list[bytes] = []
+    with gzip.open(path, "rb") as gz:
+        try:
+            for line in gz:
+                lines.append(line)
+        except EOFError:
+            # Recording killed before gzip's trailer was written: the flushed frames are whole.
+            if lines and not lines[-1].endswith(b"\n"):
+                lines.pop()
+        except zlib.error as exc:
+            raise ValueError(f"{path}: corrupt gzip data after line {len(lines)} ({exc})") from exc
+    return lines
+
+
+def read_recording(path: str | Path) -> list[Frame]:
+    """The frames of a recording (plain or gzip JSON Lines), on one timeline.
+
+    ``elapsed`` restarts at 0 in each ``shotfeed record`` run appended to the file; a later run
+    is placed after the one before it, the wall-clock gap between them (``at``) kept, so the
+    runs play in the order they were recorded. Raises ValueError naming the bad line.
+    """
+    frames: list[Frame] = []
+    offset = 0.0
+    for lineno, line in enumerate(_lines(path), 1):
+        if not line.strip():
+            continue
+        frame = Frame.from_line(line, lineno)
+        if frames and frame.elapsed + offset < frames[-1].elapsed:
+            prev = frames[-1]
+            gap = max(0.0, (frame.at - prev.at) / 1000)
+            offset = prev.elapsed + gap - frame.elapsed
+        if offset:
+            frame = replace(frame, elapsed=frame.elapsed + offset)
+        frames.append(frame)
     if not frames:
         raise ValueError(f"{path}: the recording is empty")
-    frames.sort(key=lambda f: f.elapsed)
     return frames
 
 
@@ -136,7 +187,8 @@ async def record(
 
 
 class Replay:
-    """Serves a recording: a request at replay time T gets the last frame recorded by T*speed."""
+    """Serves a recording: a request for game G at replay time T gets the last frame of G
+    recorded by T*speed (the first frame of G before that). Time starts at the first request."""
 
     def __init__(
         self,
@@ -147,19 +199,31 @@ class Replay:
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
+        if not frames:
+            raise ValueError("a replay needs at least one frame")
         self.frames = frames
         self.speed = speed
         self._clock = clock
         self._start: float | None = None
         self._times = [f.elapsed for f in frames]
-        self.games = {f.game for f in frames}
+        self._by_game: dict[str, list[Frame]] = {}
+        for f in frames:
+            self._by_game.setdefault(f.game, []).append(f)
+        self._game_times = {g: [f.elapsed for f in fs] for g, fs in self._by_game.items()}
+        self.games = set(self._by_game)
 
-    def frame_now(self) -> Frame:
+    def _elapsed(self) -> float:
         if self._start is None:
             self._start = self._clock()
-        elapsed = (self._clock() - self._start) * self.speed + self.frames[0].elapsed
-        i = bisect.bisect_right(self._times, elapsed) - 1
-        return self.frames[max(i, 0)]
+        return (self._clock() - self._start) * self.speed + self._times[0]
+
+    def frame_now(self, game: str | None = None) -> Frame:
+        """The frame to answer now (for ``game``; any game's when None)."""
+        frames, times = self.frames, self._times
+        if game is not None:
+            frames, times = self._by_game[game], self._game_times[game]
+        i = bisect.bisect_right(times, self._elapsed()) - 1
+        return frames[max(i, 0)]
 
     @property
     def finished(self) -> bool:
@@ -172,7 +236,7 @@ class Replay:
         if game not in self.games:
             body = {"status": 404, "message": "Invalid id", "shottrackerRequestId": "replay"}
             return Response(orjson.dumps(body), 404, media_type="application/json")
-        frame = self.frame_now()
+        frame = self.frame_now(game)
         if frame.status is None:
             return Response(
                 orjson.dumps(

@@ -159,7 +159,8 @@ def to_xml(row: Mapping[str, str]) -> bytes:
     game = ET.SubElement(root, "game")
     for key, value in row.items():
         ET.SubElement(game, key).text = value
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return xml
 
 
 def to_csv(row: Mapping[str, str]) -> str:

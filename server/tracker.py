@@ -325,12 +325,17 @@ def _material(s: Shot) -> tuple[Any, ...]:
 
 
 def _match(
-    known: list[KnownShot], incoming: list[Shot]
+    known: list[KnownShot], incoming: list[Shot], hold: bool = False
 ) -> tuple[list[tuple[KnownShot, Shot]], list[Shot], list[KnownShot]]:
     """Pair the shots seen at one ``t`` with the known ones: same player first, then the rest.
 
     Present shots are paired before removed ones, so a re-credit updates the live shot and a
     shot coming back reclaims its old key (and with it the memory of its made_three).
+
+    ``hold``: a record that may be at this ``t`` was unreadable, so an unpaired known shot may
+    be that record rather than re-credited. Shots without a same-player match are then held
+    back (neither paired nor new) until the payload reads cleanly, so that a known three never
+    comes back under a second key and splashes twice.
     """
     known_sorted = sorted(known, key=lambda k: (not k.present, k.key))
     pairs: list[tuple[KnownShot, Shot]] = []
@@ -344,6 +349,8 @@ def _match(
             free.remove(hit)
             pairs.append((hit, shot))
     new: list[Shot] = []
+    if hold and free and rest_in:
+        return pairs, new, free
     for shot in rest_in:
         if free:
             pairs.append((free.pop(0), shot))
@@ -453,7 +460,9 @@ def detect(state: GameState, payload: Payload, ctx: PollContext) -> Detection:
         known = known_by_t.get(t, [])
         if len(incoming) == 1 and len(known) == 1 and known[0].shot is incoming[0]:
             continue  # the common case: the same record as last poll
-        pairs, new, gone = _match(known, incoming)
+        pairs, new, gone = _match(known, incoming, unidentified or t in protected)
+        if len(pairs) + len(new) < len(incoming):
+            warnings.append(f"shot(s) at t={t} held back: a record at that time was unreadable")
         stale = newest_t is not None and newest_t - t > ctx.stale_ms
         for old, shot in pairs:
             if old.present and _material(old.shot) == _material(shot):
@@ -463,14 +472,12 @@ def detect(state: GameState, payload: Payload, ctx: PollContext) -> Detection:
             clock_now = shot.gc or (old.clock if old.present else clock)
             upd = replace(old, shot=shot, present=True, clock=clock_now)
             if old.present:
-                out.emit(
-                    ev.SHOT_UPDATE,
-                    {
-                        "key": old.key,
-                        "before": shot_data(old, ctx.config, base),
-                        "after": shot_data(upd, ctx.config, base),
-                    },
-                )
+                before = shot_data(old, ctx.config, base)
+                after = shot_data(upd, ctx.config, base)
+                # A change nobody can see (a millimetre that rounds away, a gc dropped while the
+                # shot keeps its clock) is stored but not put on air as a correction.
+                if before != after:
+                    out.emit(ev.SHOT_UPDATE, {"key": old.key, "before": before, "after": after})
             else:
                 upd = _appear(upd, out, ctx, base, stale)
                 if shot.made:

@@ -270,7 +270,7 @@ async def test_request_errors_are_json(tmp_path: Path) -> None:
             assert_error(r, 422, "invalid")
         for body in ({"id": "bad id!"}, {"id": 7}, {}):
             r = await feed.http.post("/api/games", json=body, headers=AUTH)
-            assert_error(r, 400, "bad_request")
+            assert_error(r, 422, "invalid")
         r = await feed.http.post(
             f"{api}/graphics",
             json={"action": "show", "name": "big", "payload": {"pad": "p" * 17000}},

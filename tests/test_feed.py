@@ -156,6 +156,10 @@ async def test_gap_when_since_is_older_than_retained_window(tmp_path: Path) -> N
                 first = max(since, last - 5) + 1
                 assert [m["seq"] for m in replayed] == list(range(first, last + 1))
                 assert all(m["replay"] is True for m in replayed)
+        async with feed.ws(f"since={last + 50}") as ws:
+            hello = await recv_json(ws)
+            assert hello["gap"] is True, "a client ahead of the log (store reset) must resync"
+            assert await ping_barrier(ws) == []
 
 
 async def test_type_filters_from_query_and_subscribe(tmp_path: Path) -> None:
@@ -356,7 +360,7 @@ def read_until_close(s: socket.socket) -> tuple[list[dict[str, Any]], int | None
 
 
 async def test_slow_client_closed_1013_while_50_others_get_everything(tmp_path: Path) -> None:
-    """A client that never reads is closed with 1013; 50 readers get every event in order."""
+    """A client that stops reading is closed with 1013; 50 readers get every event in order."""
     async with running_feed(tmp_path, queue_size=16, sndbuf=32 * 1024) as feed:
         port = int(feed.url.rsplit(":", 1)[1])
         start = (await feed.state())["seq"]

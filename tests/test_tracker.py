@@ -181,6 +181,35 @@ def test_malformed_new_record_is_not_a_shot(game: Game) -> None:
     assert brief(events) == [(1, ev.SHOT), (2, ev.MADE_THREE), (3, ev.SCORE_UPDATE)]
 
 
+def test_unreadable_record_never_leads_to_a_second_splash(game: Game) -> None:
+    """A's three unreadable while C shoots at the same t: no re-credit A->C, no second splash."""
+    game.poll(doc([rec(T, "A", three=True)], home=3))
+    events = game.poll(doc([rec(T, "A", three=True, st=None), rec(T, "C", made=False)], home=3))
+    assert events == []  # C is held back: it may be A's record re-credited, or a new shot
+    assert game.last is not None
+    assert any("held back" in w for w in game.last.warnings)
+    events = game.poll(doc([rec(T, "A", three=True), rec(T, "C", made=False)], home=3))
+    assert brief(events) == [(4, ev.SHOT)]
+    assert (events[0].data["key"], events[0].data["pid"]) == (f"{T}-C", "C")
+    assert len(only(game.log, ev.MADE_THREE)) == 1
+
+
+def test_recredit_waits_for_a_readable_payload(game: Game) -> None:
+    """A re-credit seen next to an unreadable record goes out once the payload reads cleanly."""
+    game.poll(doc([rec(T, "A", three=True)], home=3))
+    assert game.poll(doc([rec(T, "C", three=True), "junk"], home=3)) == []
+    events = game.poll(doc([rec(T, "C", three=True)], home=3))
+    assert brief(events) == [(4, ev.SHOT_UPDATE)]
+    assert (events[0].data["before"]["pid"], events[0].data["after"]["pid"]) == ("A", "C")
+
+
+def test_unreadable_record_does_not_hold_unrelated_shots(game: Game) -> None:
+    """A new shot at a t with no known shot is not held back by an unreadable record."""
+    game.poll(doc([rec(T, "A")], home=2))
+    events = game.poll(doc([rec(T, "A"), rec(T + 5, "B"), "junk"], home=4))
+    assert [e.type for e in events] == [ev.SHOT, ev.SCORE_UPDATE]
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -317,6 +346,49 @@ def test_recredited_three_never_splashes_twice(game: Game) -> None:
         (6, ev.SHOT_UPDATE)
     ]
     assert len(only(game.log, ev.MADE_THREE)) == 1
+
+
+def test_recredit_prefers_the_live_shot_over_a_removed_one(game: Game) -> None:
+    """At a t with a removed and a live shot, a re-credit updates the live one."""
+    game.poll(doc([rec(T, "P1", made=False), rec(T, "P2", made=False)]))
+    game.poll(doc([rec(T, "P2", made=False)]))  # P1's shot (key T) removed
+    events = game.poll(doc([rec(T, "P3", made=False)]))  # P2's shot re-credited to P3
+    assert brief(events) == [(4, ev.SHOT_UPDATE)]
+    assert events[0].data["key"] == f"{T}-P2"
+    assert (events[0].data["before"]["pid"], events[0].data["after"]["pid"]) == ("P2", "P3")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"px": 3118},  # one millimetre: rounds to the same feet
+        {"d": 581.77},  # the same 19.1 ft
+        {"gc": None},  # gc dropped: the shot keeps the clock it had
+        {"sst": "OTHER", "label": "x", "shotDefenders": []},  # fields not on the wire
+    ],
+)
+def test_invisible_change_is_not_a_correction(game: Game, change: dict[str, Any]) -> None:
+    """A record change that alters nothing on the wire emits no shot_update."""
+    game.poll(doc([rec(T, "P1", made=False, gc="05:00")]))
+    assert game.poll(doc([rec(T, "P1", made=False, **{"gc": "05:00", **change})])) == []
+    [known] = game.state.shots.values()
+    assert known.clock == "05:00"
+
+
+def test_corrected_shot_keeps_its_clock(game: Game) -> None:
+    """A correction without gc keeps the clock the shot was found at, not the current one."""
+    game.poll(doc([rec(T, "P1", gc=None)], home=2, clock="08:12"))
+    events = game.poll(doc([rec(T, "P1", made=False, gc=None)], home=0, clock="07:00"))
+    [upd] = only(events, ev.SHOT_UPDATE)
+    assert upd["before"]["clock"] == upd["after"]["clock"] == "08:12"
+
+
+def test_returning_shot_takes_the_current_clock(game: Game) -> None:
+    """A shot that comes back without gc carries the clock of the poll that found it again."""
+    game.poll(doc([rec(T, "P1", gc=None)], clock="08:12"))
+    game.poll(doc([], clock="08:12"))
+    [shot] = only(game.poll(doc([rec(T, "P1", gc=None)], clock="07:00")), ev.SHOT)
+    assert shot["clock"] == "07:00"
 
 
 def test_shot_removed(game: Game) -> None:
@@ -872,6 +944,15 @@ def test_feed_status_keeps_the_latest_message() -> None:
     state, event = feed_status(state, False, "timeout", "second", 2)
     assert event is None
     assert state.feed == FeedHealth(False, "timeout", "second", 1)
+
+
+def test_feed_status_ok_carries_no_error() -> None:
+    """Back to ok, the event and the kept health say error null whatever was passed along."""
+    state, _ = feed_status(GameState("EVT"), False, "timeout", "slow", 1)
+    state, event = feed_status(state, True, "timeout", "slow", 2)
+    assert event is not None
+    assert (event.data["ok"], event.data["error"], event.data["message"]) == (True, None, None)
+    assert state.feed == FeedHealth(True, None, None, 2)
 
 
 def test_feed_status_shares_seq_with_poll_events(game: Game) -> None:
