@@ -483,9 +483,13 @@ def detect(state: GameState, payload: Payload, ctx: PollContext) -> Detection:
                 if shot.made:
                     new_made.append(upd)
             shots[old.key] = changed[old.key] = upd
+        # There is one ball: two real shots never share a millisecond. A second shot at a ``t``
+        # whose shot already splashed is an echo of a correction (A re-credited to C, then A
+        # back beside C), so it may be shown as a shot but never splash again.
+        splashed = any(k.three_fired for k in known)
         for shot in new:
             key = _new_key(t, shot.pid, shots)
-            k = KnownShot(key, shot, True, False, shot.gc or clock)
+            k = KnownShot(key, shot, True, splashed, shot.gc or clock)
             k = _appear(k, out, ctx, base, stale)
             if shot.made:
                 new_made.append(k)

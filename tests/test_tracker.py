@@ -127,13 +127,18 @@ def test_seed_as_a_live_shot(game: Game, seed_bytes: bytes) -> None:
 # --- malformed input -------------------------------------------------------------------------
 
 
+MISSING = object()
 MALFORMATIONS: list[tuple[str, Any]] = [
     ("pid", None),
     ("pid", ["P1"]),
+    ("pid", MISSING),
     ("st", "GOOD"),
     ("st", None),
+    ("st", MISSING),
     ("is3", "yes"),
     ("is3", None),
+    ("is3", 1),
+    ("is3", MISSING),
 ]
 
 
@@ -149,7 +154,10 @@ def two_shots(game: Game) -> Game:
 def test_malformed_record_keeps_its_known_shot(two_shots: Game, field: str, value: Any) -> None:
     """A known shot whose record turns malformed is kept (no shot_removed), with a warning."""
     bad = rec(T, "P1")
-    bad[field] = value
+    if value is MISSING:
+        del bad[field]
+    else:
+        bad[field] = value
     assert two_shots.poll(doc([bad, rec(T + 1000, "P2")], home=4)) == []
     assert two_shots.last is not None
     assert any("skipped shot record" in w for w in two_shots.last.warnings)
@@ -345,6 +353,16 @@ def test_recredited_three_never_splashes_twice(game: Game) -> None:
     assert brief(game.poll(doc([rec(T, "P9", tid=AWAY_ID, three=True)], home=3))) == [
         (6, ev.SHOT_UPDATE)
     ]
+    assert len(only(game.log, ev.MADE_THREE)) == 1
+
+
+def test_recredited_three_echoed_beside_its_new_owner_never_splashes(game: Game) -> None:
+    """A re-credited three (P1 -> P2) whose old record reappears beside the new one: no splash."""
+    game.poll(doc([rec(T, "P1", three=True)], home=3))
+    game.poll(doc([rec(T, "P2", three=True)], home=3))
+    events = game.poll(doc([rec(T, "P2", three=True), rec(T, "P1", three=True)], home=3))
+    assert [e.type for e in events] == [ev.SHOT]
+    assert events[0].data["pid"] == "P1"
     assert len(only(game.log, ev.MADE_THREE)) == 1
 
 
@@ -1042,4 +1060,5 @@ def test_made_three_at_most_once_per_key_in_a_busy_script(game: Game) -> None:
     for shots in script:
         game.poll(doc(shots))
     per_key = Counter(d["key"] for d in only(game.log, ev.MADE_THREE))
-    assert per_key == {str(T): 1, f"{T}-P1": 1}
+    # One ball, one millisecond: every record at T is the same three, so it splashes once.
+    assert per_key == {str(T): 1}
