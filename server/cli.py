@@ -386,6 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO: one line a second per game drowns what matters.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     if hasattr(signal, "SIGPIPE"):  # `shotfeed tail | head` should end quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
