@@ -15,6 +15,7 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -30,6 +31,7 @@ from server.metrics import Metrics
 from server.operators import generate_token, parse_tokens
 from server.pages import STATIC_DIR, index, templates
 from server.store import Store
+from server.wire import KeepSend
 
 log = logging.getLogger("shotfeed.app")
 
@@ -125,6 +127,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(KeepSend)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -22,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from server.events import EVENT_TYPES, PROTOCOL_VERSION
 from server.games import Games
 from server.hub import Hub, Item, Subscription, with_replay
+from server.wire import DirectWriter
 
 log = logging.getLogger("shotfeed.feed")
 
@@ -97,10 +99,14 @@ async def websocket_feed(websocket: WebSocket) -> None:
                 await websocket.send_text(with_replay(item.text))
         if replay:
             last = max(last, replay[-1].seq or 0)
+        sub.last = last
+        sub.last_sent = time.monotonic()
+        # From here on, publish may write this client's frames itself while it keeps up.
+        sub.direct = DirectWriter.attach(websocket.scope)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_receiver, websocket, sub, tg.cancel_scope)
-                await _sender(websocket, sub, hub, last, settings.heartbeat_s)
+                await _sender(websocket, sub, hub, settings.heartbeat_s)
                 tg.cancel_scope.cancel()
         except* (WebSocketDisconnect, OSError) as gone:
             # anyio wraps the sender's error in an ExceptionGroup: the peer vanished mid-send
@@ -113,39 +119,67 @@ async def websocket_feed(websocket: WebSocket) -> None:
         hub.unsubscribe(sub)
 
 
-async def _sender(
-    websocket: WebSocket, sub: Subscription, hub: Hub, last: int, heartbeat_s: float
-) -> None:
+async def _sender(websocket: WebSocket, sub: Subscription, hub: Hub, heartbeat_s: float) -> None:
+    """Drain what publish queued (a client that fell behind), and send heartbeats on silence."""
     while True:
+        wait = heartbeat_s - (time.monotonic() - sub.last_sent)
+        if wait <= 0:
+            seq = hub.channel(sub.game).last_seq
+            if not await _send(websocket, sub, f'{{"type":"heartbeat","seq":{seq}}}'):
+                return
+            continue
         item: Item | None = None
-        with anyio.move_on_after(heartbeat_s):
+        with anyio.move_on_after(wait):
             try:
                 item = await sub.receive.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
-                await _close(websocket, sub.close_code or 1000, sub.close_reason)
+                await _close(websocket, sub, sub.close_code or 1000, sub.close_reason)
                 return
         if item is None:
-            seq = hub.channel(sub.game).last_seq
-            await websocket.send_text(f'{{"type":"heartbeat","seq":{seq}}}')
             continue
+        sub.backlog -= 1
         if item.seq is not None:
-            if item.seq <= last or not sub.wants(item.type):
+            if item.seq <= sub.last or not sub.wants(item.type):
                 continue
-            last = item.seq
-        with anyio.move_on_after(SEND_TIMEOUT_S) as scope:
-            await websocket.send_text(item.text)
-        if scope.cancelled_caught:
-            log.info(
-                "client of %s took over %s s to take one message: dropped", sub.game, SEND_TIMEOUT_S
-            )
+            sub.last = item.seq
+        if not await _send(websocket, sub, item.text):
             return
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+async def _send(websocket: WebSocket, sub: Subscription, text: str) -> bool:
+    """One ASGI send, with the direct path held off meanwhile; False if the client is gone."""
+    sub.busy = True
+    try:
+        with anyio.move_on_after(SEND_TIMEOUT_S) as scope:
+            await websocket.send_text(text)
+    finally:
+        sub.busy = False
+    if scope.cancelled_caught:
+        log.info(
+            "client of %s took over %s s to take one message: dropped", sub.game, SEND_TIMEOUT_S
+        )
+        _abort(websocket, sub)
+        return False
+    sub.last_sent = time.monotonic()
+    return True
+
+
+def _abort(websocket: WebSocket, sub: Subscription) -> None:
+    """A peer that stopped reading cannot even take a close frame: drop its connection."""
+    sub.direct = None
+    writer = DirectWriter.attach(websocket.scope)
+    if writer is not None:
+        writer.abort()
+
+
+async def _close(websocket: WebSocket, sub: Subscription, code: int, reason: str) -> None:
+    sub.direct = None
     if websocket.application_state != WebSocketState.CONNECTED:
         return
-    with anyio.move_on_after(2):
+    with anyio.move_on_after(2) as scope:
         await websocket.close(code, reason[:120])
+    if scope.cancelled_caught:
+        _abort(websocket, sub)
 
 
 async def _receiver(websocket: WebSocket, sub: Subscription, scope: anyio.CancelScope) -> None:
@@ -169,6 +203,7 @@ async def _receiver(websocket: WebSocket, sub: Subscription, scope: anyio.Cancel
 
 
 def _leave(sub: Subscription, code: int, reason: str) -> None:
+    sub.direct = None
     sub.close_code = code
     sub.close_reason = reason
     sub.send.close()

@@ -1,10 +1,12 @@
-"""Fan-out: one channel per game, each event encoded once, the same text to every subscriber.
+"""Fan-out: one channel per game, each event encoded once, the same bytes to every subscriber.
 
-``publish`` is synchronous and never awaits a socket: it drops the event's text into each
-subscriber's bounded queue (``send_nowait``). A subscriber whose queue is full is cut loose at
-once (its connection is closed with 1013 and it resumes later with ``since``), so one slow
-client never slows the others and memory never grows without bound. This is the pattern the
-websockets library's broadcast docs recommend.
+``publish`` is synchronous and never awaits a socket. For each subscriber it either writes the
+event's pre-built WebSocket frame straight to the connection (``server.wire``: the common case,
+a client that is keeping up) or drops the event's text into the subscriber's bounded queue,
+which its connection task drains through ASGI. A subscriber whose queue is full is cut loose at
+once (closed with 1013; it resumes with ``since``), so one slow client never slows the others
+and memory never grows without bound: the pattern the websockets library's broadcast docs
+recommend, without a coroutine wake-up per client per event.
 
 Each channel also retains the last N events for replay to reconnecting clients.
 """
@@ -24,6 +26,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from server.events import Event
 from server.metrics import Metrics
+from server.wire import DirectWriter, text_frame
 
 log = logging.getLogger("shotfeed.hub")
 
@@ -43,12 +46,19 @@ class Item:
 
 @dataclass(eq=False)
 class Subscription:
+    """One client of one game. ``last`` is the last seq it was given, whichever path took it."""
+
     game: str
     types: frozenset[str] | None
     send: MemoryObjectSendStream[Item]
     receive: MemoryObjectReceiveStream[Item]
     close_code: int | None = None
     close_reason: str = ""
+    direct: DirectWriter | None = None
+    backlog: int = 0  # items queued and not yet taken by the connection task
+    busy: bool = False  # the connection task is in the middle of an ASGI send
+    last: int = 0
+    last_sent: float = field(default_factory=time.monotonic)
 
     def wants(self, type_: str) -> bool:
         return self.types is None or type_ in self.types
@@ -57,6 +67,7 @@ class Subscription:
         """Queue a reply that is not an event (pong, error); dropped if the client is that slow."""
         with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError):
             self.send.send_nowait(Item(None, "control", text))
+            self.backlog += 1
 
 
 @dataclass(eq=False)
@@ -126,28 +137,46 @@ class Hub:
     def publish(self, game: str, events: Sequence[Event], encoded: Sequence[bytes]) -> None:
         """Hand each event to every subscriber that wants it; never blocks."""
         started = time.perf_counter()
+        now = time.monotonic()
+        direct_n = queued_n = 0
         ch = self.channel(game)
         for event, body in zip(events, encoded, strict=True):
-            item = Item(event.seq, event.type, body.decode())
+            seq, type_ = event.seq, event.type
+            item = Item(seq, type_, body.decode())
             ch.retained.append(item)
-            ch.last_seq = event.seq
+            ch.last_seq = seq
             if self.metrics is not None:
-                self.metrics.events.labels(event.type).inc()
+                self.metrics.events.labels(type_).inc()
+            frame: bytes | None = None
             for sub in list(ch.subscribers):
-                if not sub.wants(event.type):
+                if sub.types is not None and type_ not in sub.types:
+                    continue
+                direct = sub.direct
+                if direct is not None and not sub.backlog and not sub.busy and direct.writable():
+                    if frame is None:
+                        frame = text_frame(body)
+                    direct.write(frame)
+                    sub.last = seq
+                    sub.last_sent = now
+                    direct_n += 1
                     continue
                 try:
                     sub.send.send_nowait(item)
+                    sub.backlog += 1
+                    queued_n += 1
                 except anyio.WouldBlock:
                     self._drop(ch, sub, CLOSE_TRY_AGAIN, "too slow: resume with since")
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                     ch.subscribers.discard(sub)
         if self.metrics is not None:
             self.metrics.fanout_seconds.observe(time.perf_counter() - started)
+            self.metrics.deliveries.labels("direct").inc(direct_n)
+            self.metrics.deliveries.labels("queued").inc(queued_n)
 
     def _drop(self, ch: Channel, sub: Subscription, code: int, reason: str) -> None:
         sub.close_code = code
         sub.close_reason = reason
+        sub.direct = None
         ch.subscribers.discard(sub)
         sub.send.close()
         if code == CLOSE_TRY_AGAIN:

@@ -23,6 +23,12 @@ class Metrics:
         self.dropped = Counter(
             "shotfeed_clients_dropped", "WebSocket clients closed as too slow (1013)", registry=r
         )
+        self.deliveries = Counter(
+            "shotfeed_deliveries",
+            "Events handed to clients: written as a pre-built frame, or queued (client behind)",
+            ["path"],
+            registry=r,
+        )
         self.fanout_seconds = Histogram(
             "shotfeed_fanout_seconds",
             "Time to hand one event to every subscriber",

@@ -158,6 +158,7 @@ async def running_feed(
         server = LiveServer(
             app,
             lifespan="on",
+            ws="websockets-sansio",  # as `shotfeed serve` runs: the direct fan-out path applies
             ws_max_size=MAX_WS_FRAME,
             ws_per_message_deflate=False,
             ws_ping_interval=None,
