@@ -18,20 +18,20 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from server.api import ROUTES as API_ROUTES
 from server.api import ApiError, OrjsonResponse, error_response
 from server.config import Settings
-from server.feed import websocket_feed
+from server.feed import FeedEndpoint
 from server.games import Games
 from server.hub import CLOSE_GOING_AWAY, Hub
 from server.metrics import Metrics
 from server.operators import generate_token, parse_tokens
+from server.overlays import ROUTES as OVERLAY_ROUTES
 from server.pages import STATIC_DIR, index, templates
 from server.store import Store
-from server.wire import KeepSend
 
 log = logging.getLogger("shotfeed.app")
 
@@ -86,7 +86,12 @@ def create_app(
                 flush=True,
             )
         metrics_ = Metrics()
-        hub = Hub(retain=settings.retain, queue_size=settings.queue_size, metrics=metrics_)
+        hub = Hub(
+            retain=settings.retain,
+            queue_size=settings.queue_size,
+            heartbeat_s=settings.heartbeat_s,
+            metrics=metrics_,
+        )
         store = Store(settings.db_path)
         http = http_client or httpx.AsyncClient(
             timeout=settings.timeout,
@@ -102,6 +107,7 @@ def create_app(
         app.state.templates = templates()
         try:
             async with anyio.create_task_group() as tg:
+                tg.start_soon(hub.sweep)
                 await games.start(tg, settings.games)
                 try:
                     yield
@@ -121,13 +127,13 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *API_ROUTES,
-        WebSocketRoute("/ws/games/{event_id}", websocket_feed),
+        *OVERLAY_ROUTES,
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(KeepSend)],
+        middleware=[Middleware(FeedEndpoint)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -18,18 +18,26 @@ from typing import Any
 
 import anyio
 import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.events import EVENT_TYPES, PROTOCOL_VERSION
 from server.games import Games
-from server.hub import Hub, Item, Subscription, with_replay
-from server.wire import DirectWriter
+from server.hub import (
+    CLOSE_TOO_BIG,
+    DirectSubscription,
+    Hub,
+    Item,
+    QueuedSubscription,
+    Subscription,
+    with_replay,
+)
+from server.wire import SEND_KEY, DirectWriter, text_frame
 
 log = logging.getLogger("shotfeed.feed")
 
 MAX_FRAME = 64 * 1024
 CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
 # A client that cannot take a single message in this long is gone (its socket is full).
 SEND_TIMEOUT_S = 10.0
 
@@ -77,40 +85,20 @@ async def websocket_feed(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_POLICY)
         return
 
-    sub = hub.subscribe(game_id, types)
+    writer = DirectWriter.attach(websocket.scope)
+    sub = hub.subscribe(game_id, types, writer=writer)
     try:
-        state = games.state(game_id)
-        last = int(state["seq"])
-        replay: list[Item] = []
-        gap = False
-        if since is not None:
-            replay, gap = hub.replay(game_id, since)
-        hello = {
-            "type": "hello",
-            "protocol": PROTOCOL_VERSION,
-            "game": game_id,
-            "seq": last,
-            "state": state,
-            "gap": gap,
-        }
-        await websocket.send_text(orjson.dumps(hello).decode())
-        for item in replay:
-            if sub.wants(item.type):
-                await websocket.send_text(with_replay(item.text))
-        if replay:
-            last = max(last, replay[-1].seq or 0)
-        sub.last = last
-        sub.last_sent = time.monotonic()
-        # From here on, publish may write this client's frames itself while it keeps up.
-        sub.direct = DirectWriter.attach(websocket.scope)
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_receiver, websocket, sub, tg.cancel_scope)
-                await _sender(websocket, sub, hub, settings.heartbeat_s)
-                tg.cancel_scope.cancel()
-        except* (WebSocketDisconnect, OSError) as gone:
-            # anyio wraps the sender's error in an ExceptionGroup: the peer vanished mid-send
-            log.debug("client of %s gone: %r", game_id, gone.exceptions)
+        if isinstance(sub, DirectSubscription):
+            await _serve_direct(websocket, sub, games, hub, since)
+        elif isinstance(sub, QueuedSubscription):
+            last, hello, replay = _greeting(games, hub, game_id, since)
+            await websocket.send_text(hello)
+            for item in replay:
+                if sub.wants(item.type):
+                    await websocket.send_text(with_replay(item.text))
+            del hello, replay
+            sub.last = last
+            await _serve_queued(websocket, sub, hub, settings.heartbeat_s)
     except WebSocketDisconnect:
         pass
     except OSError as exc:  # the peer vanished mid-send
@@ -119,8 +107,82 @@ async def websocket_feed(websocket: WebSocket) -> None:
         hub.unsubscribe(sub)
 
 
-async def _sender(websocket: WebSocket, sub: Subscription, hub: Hub, heartbeat_s: float) -> None:
-    """Drain what publish queued (a client that fell behind), and send heartbeats on silence."""
+def _greeting(
+    games: Games, hub: Hub, game_id: str, since: int | None
+) -> tuple[int, str, list[Item]]:
+    """The hello (state read after subscribing) and the replay, and the last seq they cover."""
+    state = games.state(game_id)
+    last = int(state["seq"])
+    replay: list[Item] = []
+    gap = False
+    if since is not None:
+        replay, gap = hub.replay(game_id, since)
+    hello = {
+        "type": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "game": game_id,
+        "seq": last,
+        "state": state,
+        "gap": gap,
+    }
+    if replay:
+        last = max(last, replay[-1].seq or 0)
+    return last, orjson.dumps(hello).decode(), replay
+
+
+async def _serve_direct(
+    websocket: WebSocket, sub: DirectSubscription, games: Games, hub: Hub, since: int | None
+) -> None:
+    """The connection's only task: read client frames. Its events are written by the hub."""
+    last, hello, replay = _greeting(games, hub, sub.game, since)
+    sub.writer.write(text_frame(hello.encode()))
+    for item in replay:
+        if sub.wants(item.type):
+            sub.writer.write(text_frame(with_replay(item.text).encode()))
+    del hello, replay  # an idle connection should not keep its greeting alive
+    sub.start(last)
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        verdict = _frame_verdict(message)
+        if verdict is None:
+            _handle(message["text"], sub)
+        elif isinstance(verdict, int):
+            sub.close(verdict, "frame over 64 KiB")
+        else:
+            sub.control(_error(verdict))
+
+
+def _frame_verdict(message: Any) -> str | int | None:
+    """None for a text frame to handle, an error text to answer, or a close code."""
+    text = message.get("text")
+    if text is None:
+        if len(message.get("bytes") or b"") > MAX_FRAME:
+            return CLOSE_TOO_BIG
+        return "binary frames are not supported; send JSON text"
+    if len(text) > MAX_FRAME:
+        return CLOSE_TOO_BIG
+    return None
+
+
+async def _serve_queued(
+    websocket: WebSocket, sub: QueuedSubscription, hub: Hub, heartbeat_s: float
+) -> None:
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_receiver, websocket, sub, tg.cancel_scope)
+            await _sender(websocket, sub, hub, heartbeat_s)
+            tg.cancel_scope.cancel()
+    except* (WebSocketDisconnect, OSError) as gone:
+        # anyio wraps the sender's error in an ExceptionGroup: the peer vanished mid-send
+        log.debug("client of %s gone: %r", sub.game, gone.exceptions)
+
+
+async def _sender(
+    websocket: WebSocket, sub: QueuedSubscription, hub: Hub, heartbeat_s: float
+) -> None:
+    """Drain the queue through ASGI, and send heartbeats on silence."""
     while True:
         wait = heartbeat_s - (time.monotonic() - sub.last_sent)
         if wait <= 0:
@@ -133,11 +195,10 @@ async def _sender(websocket: WebSocket, sub: Subscription, hub: Hub, heartbeat_s
             try:
                 item = await sub.receive.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
-                await _close(websocket, sub, sub.close_code or 1000, sub.close_reason)
+                await _close(websocket, sub.close_code or 1000, sub.close_reason)
                 return
         if item is None:
             continue
-        sub.backlog -= 1
         if item.seq is not None:
             if item.seq <= sub.last or not sub.wants(item.type):
                 continue
@@ -147,66 +208,41 @@ async def _sender(websocket: WebSocket, sub: Subscription, hub: Hub, heartbeat_s
 
 
 async def _send(websocket: WebSocket, sub: Subscription, text: str) -> bool:
-    """One ASGI send, with the direct path held off meanwhile; False if the client is gone."""
-    sub.busy = True
-    try:
-        with anyio.move_on_after(SEND_TIMEOUT_S) as scope:
-            await websocket.send_text(text)
-    finally:
-        sub.busy = False
+    """One ASGI send; False if the client could not take it in time (it is gone)."""
+    with anyio.move_on_after(SEND_TIMEOUT_S) as scope:
+        await websocket.send_text(text)
     if scope.cancelled_caught:
         log.info(
             "client of %s took over %s s to take one message: dropped", sub.game, SEND_TIMEOUT_S
         )
-        _abort(websocket, sub)
         return False
     sub.last_sent = time.monotonic()
     return True
 
 
-def _abort(websocket: WebSocket, sub: Subscription) -> None:
-    """A peer that stopped reading cannot even take a close frame: drop its connection."""
-    sub.direct = None
-    writer = DirectWriter.attach(websocket.scope)
-    if writer is not None:
-        writer.abort()
-
-
-async def _close(websocket: WebSocket, sub: Subscription, code: int, reason: str) -> None:
-    sub.direct = None
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state != WebSocketState.CONNECTED:
         return
-    with anyio.move_on_after(2) as scope:
+    with anyio.move_on_after(2):
         await websocket.close(code, reason[:120])
-    if scope.cancelled_caught:
-        _abort(websocket, sub)
 
 
-async def _receiver(websocket: WebSocket, sub: Subscription, scope: anyio.CancelScope) -> None:
+async def _receiver(
+    websocket: WebSocket, sub: QueuedSubscription, scope: anyio.CancelScope
+) -> None:
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             scope.cancel()
             return
-        text = message.get("text")
-        if text is None:
-            data = message.get("bytes") or b""
-            if len(data) > MAX_FRAME:
-                _leave(sub, CLOSE_TOO_BIG, "frame over 64 KiB")
-                return
-            sub.control(_error("binary frames are not supported; send JSON text"))
-            continue
-        if len(text) > MAX_FRAME:
-            _leave(sub, CLOSE_TOO_BIG, "frame over 64 KiB")
+        verdict = _frame_verdict(message)
+        if verdict is None:
+            _handle(message["text"], sub)
+        elif isinstance(verdict, int):
+            sub.close(verdict, "frame over 64 KiB")
             return
-        _handle(text, sub)
-
-
-def _leave(sub: Subscription, code: int, reason: str) -> None:
-    sub.direct = None
-    sub.close_code = code
-    sub.close_reason = reason
-    sub.send.close()
+        else:
+            sub.control(_error(verdict))
 
 
 def _handle(text: str, sub: Subscription) -> None:
@@ -228,3 +264,27 @@ def _handle(text: str, sub: Subscription) -> None:
         sub.control(orjson.dumps({"type": "subscribed", "types": types}).decode())
     else:
         sub.control(_error(f"unknown op {str(op)[:40]!r}; known: ping, subscribe"))
+
+
+class FeedEndpoint:
+    """ASGI middleware serving ``/ws/games/{event_id}`` ahead of Starlette's router.
+
+    Thousands of overlays stay connected for hours; routed the usual way, each idle connection
+    would keep five more coroutine frames and exception-handler closures alive for nothing.
+    It also keeps the server's own ``send`` in the scope for the direct fan-out path.
+    """
+
+    PREFIX = "/ws/games/"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"].startswith(self.PREFIX):
+            game = scope["path"][len(self.PREFIX) :]
+            if game and "/" not in game:
+                scope[SEND_KEY] = send
+                scope["path_params"] = {"event_id": game}
+                await websocket_feed(WebSocket(scope, receive, send))
+                return
+        await self.app(scope, receive, send)

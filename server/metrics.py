@@ -25,8 +25,7 @@ class Metrics:
         )
         self.deliveries = Counter(
             "shotfeed_deliveries",
-            "Events handed to clients: written as a pre-built frame, or queued (client behind)",
-            ["path"],
+            "Events handed to WebSocket clients (one per client per event)",
             registry=r,
         )
         self.fanout_seconds = Histogram(

@@ -7,7 +7,8 @@ Starlette loop); writing the one frame to each transport costs little more than 
 itself. With thousands of overlays on one server that is the difference between a few cores
 and a fraction of one.
 
-How, safely: an outer ASGI middleware keeps the server's own ``send`` callable in the scope.
+How, safely: the feed endpoint (``server.feed.FeedEndpoint``) keeps the server's own ``send``
+callable in the scope.
 When it belongs to uvicorn's websockets-sansio protocol (the implementation ``shotfeed serve``
 configures) and no extension (compression) was negotiated, :class:`DirectWriter` writes to its
 transport; otherwise there is no writer and the ASGI path is used. The writer only writes
@@ -20,7 +21,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 SEND_KEY = "shotfeed.send"
 # Past this much unsent data the client is treated as slow: events go to its bounded queue
@@ -38,26 +39,14 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
-class KeepSend:
-    """ASGI middleware: remembers the server's ``send`` for WebSocket scopes (see module doc)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            scope[SEND_KEY] = send
-        await self.app(scope, receive, send)
-
-
 class DirectWriter:
     """Writes pre-built frames to one uvicorn websockets-sansio connection's transport."""
 
-    __slots__ = ("_conn", "_proto", "_transport")
+    __slots__ = ("_proto", "_send", "_transport")
 
-    def __init__(self, proto: Any) -> None:
+    def __init__(self, proto: Any, send: Send) -> None:
         self._proto = proto
-        self._conn = proto.conn
+        self._send = send
         self._transport = proto.transport
 
     @classmethod
@@ -65,12 +54,12 @@ class DirectWriter:
         """A writer for this connection, or None where the fast path does not apply."""
         send = scope.get(SEND_KEY)
         proto = getattr(send, "__self__", None)
-        if proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
+        if send is None or proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
             return None
         conn = getattr(proto, "conn", None)
         if conn is None or getattr(conn, "extensions", None) or not hasattr(proto, "transport"):
             return None
-        return cls(proto)
+        return cls(proto, send)
 
     def writable(self) -> bool:
         """Open, not closing, and not backed up."""
@@ -84,6 +73,10 @@ class DirectWriter:
 
     def write(self, frame: bytes) -> None:
         self._transport.write(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close through the server's own ASGI send: it owns the close handshake."""
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
     def abort(self) -> None:
         """Drop a connection that cannot take even a close frame (its peer stopped reading)."""

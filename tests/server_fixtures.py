@@ -132,7 +132,11 @@ async def recv_until_seq(ws: ClientConnection, seq: int, timeout: float = 10) ->
 
 @asynccontextmanager
 async def running_feed(
-    tmp_path: Path, *, sndbuf: int | None = None, **overrides: Any
+    tmp_path: Path,
+    *,
+    sndbuf: int | None = None,
+    ws_impl: str = "websockets-sansio",
+    **overrides: Any,
 ) -> AsyncIterator[Feed]:
     """Scripted upstream + shotfeed on real uvicorn; waits until the seed has been polled.
 
@@ -158,7 +162,7 @@ async def running_feed(
         server = LiveServer(
             app,
             lifespan="on",
-            ws="websockets-sansio",  # as `shotfeed serve` runs: the direct fan-out path applies
+            ws=ws_impl,  # websockets-sansio as `shotfeed serve` runs: the direct fan-out path
             ws_max_size=MAX_WS_FRAME,
             ws_per_message_deflate=False,
             ws_ping_interval=None,

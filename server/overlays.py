@@ -1,0 +1,367 @@
+"""Overlay pages: ``GET /overlays/{name}`` and ``GET /overlays/{name}/manifest.json``.
+
+An overlay is a Jinja2 template ``overlays/{name}.html`` (autoescaped) built on
+``overlays/_base.html`` and ``static/feed.js``. The query parameters are parsed here, from one
+table (``PARAMS``) that also feeds the manifest's JSON Schema and ``docs/overlays.md``: a value
+reaches the page only inside a JSON block rendered with ``|tojson``, never interpolated into
+HTML or script. A colour that is not ``#rgb``/``#rrggbb`` is ignored, an integer out of range is
+clamped, anything unreadable falls back to the default.
+
+Pages carry a Content-Security-Policy with a per-response nonce: scripts only from this server
+(and the page's own nonce'd inline module), connections only back to this server, so an
+injected ``<script>`` or ``<img onerror>`` cannot run even if one ever got into the markup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from server.api import OrjsonResponse, error_response
+from server.events import PROTOCOL_VERSION
+from server.pages import OVERLAYS, STATIC_DIR, templates
+
+WIDTH = 1920
+HEIGHT = 1080
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_THEME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_GAME = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # as server.games.check_game_id
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+THEMES = ("default", "light")
+# Static files a page loads; their URLs carry a content hash so a browser source never keeps
+# an old feed.js after an upgrade.
+ASSETS = ("feed.js", "overlay.css")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One query parameter of every overlay page."""
+
+    name: str
+    key: str  # its name in the page's JSON config block
+    type: str  # JSON Schema type: "string", "integer" or "boolean"
+    default: Any
+    description: str
+    minimum: int | None = None
+    maximum: int | None = None
+    pattern: str | None = None
+    required: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.default is not None:
+            out["default"] = self.default
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        if self.pattern is not None:
+            out["pattern"] = self.pattern
+        if self.name == "theme":
+            out["examples"] = list(THEMES)
+        return out
+
+
+PARAMS: tuple[Param, ...] = (
+    Param(
+        "game",
+        "game",
+        "string",
+        None,
+        "ShotTracker event id of the game to follow (required).",
+        pattern=_GAME.pattern,
+        required=True,
+    ),
+    Param(
+        "theme",
+        "theme",
+        "string",
+        "default",
+        "Look of the graphics: default (dark) or light; any other lower-case name only sets the "
+        "class theme-<name> on the page, for a browser source's custom CSS.",
+        pattern=_THEME.pattern,
+    ),
+    Param(
+        "home_color",
+        "homeColor",
+        "string",
+        None,
+        "Home team colour, #rgb or #rrggbb; overrides the colour configured on the server. "
+        "Anything else is ignored.",
+        pattern=_COLOR.pattern,
+    ),
+    Param(
+        "away_color",
+        "awayColor",
+        "string",
+        None,
+        "Away team colour, #rgb or #rrggbb; overrides the colour configured on the server. "
+        "Anything else is ignored.",
+        pattern=_COLOR.pattern,
+    ),
+    Param(
+        "hold_ms",
+        "holdMs",
+        "integer",
+        4000,
+        "How long a splash (made three, banner) stays on air between its in and out "
+        "animations, in milliseconds.",
+        minimum=1000,
+        maximum=30000,
+    ),
+    Param(
+        "delay_ms",
+        "delayMs",
+        "integer",
+        0,
+        "Hold every message back this long, in milliseconds, so the graphics match a delayed "
+        "video stream (the state shown lags too). 0 for the arena and undelayed outputs.",
+        minimum=0,
+        maximum=120000,
+    ),
+    Param(
+        "autoplay",
+        "autoplay",
+        "boolean",
+        True,
+        "Show the graphic at once (OBS, vMix). 0 makes it wait for the CasparCG play() call.",
+    ),
+    Param(
+        "debug",
+        "debug",
+        "boolean",
+        False,
+        "Show a small panel with the connection state, seq and what played. Never on air.",
+    ),
+    Param(
+        "key",
+        "key",
+        "string",
+        None,
+        "The overlay key, required when the server runs with SHOTFEED_OVERLAY_KEY.",
+    ),
+)
+PARAM_BY_NAME: Mapping[str, Param] = {p.name: p for p in PARAMS}
+
+
+class ParamError(ValueError):
+    """A query that cannot make a page (a missing or malformed game id)."""
+
+
+def _bool(raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return default
+
+
+def _int(raw: str | None, param: Param) -> int:
+    default = int(param.default)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return default
+    lo = param.minimum if param.minimum is not None else value
+    hi = param.maximum if param.maximum is not None else value
+    return max(lo, min(hi, value))
+
+
+def _color(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    value = raw.strip()
+    return value.lower() if _COLOR.match(value) else None
+
+
+def parse_params(query: Mapping[str, str]) -> dict[str, Any]:
+    """The page's config from its query string; raises ParamError without a usable game id."""
+    game = (query.get("game") or "").strip()
+    if not game:
+        raise ParamError("game=<ShotTracker event id> is required")
+    if not _GAME.match(game):
+        raise ParamError("game must be 1-128 characters of letters, digits and . _ : -")
+    theme = (query.get("theme") or "").strip().lower()
+    return {
+        "game": game,
+        "theme": theme if _THEME.match(theme) else "default",
+        "homeColor": _color(query.get("home_color")),
+        "awayColor": _color(query.get("away_color")),
+        "holdMs": _int(query.get("hold_ms"), PARAM_BY_NAME["hold_ms"]),
+        "delayMs": _int(query.get("delay_ms"), PARAM_BY_NAME["delay_ms"]),
+        "autoplay": _bool(query.get("autoplay"), True),
+        "debug": _bool(query.get("debug"), False),
+        "key": query.get("key") or None,
+    }
+
+
+def key_ok(given: str | None, expected: str) -> bool:
+    """Constant-time check of the overlay key (bytes: compare_digest refuses non-ASCII str)."""
+    if not expected:
+        return True
+    return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+@lru_cache(maxsize=1)
+def _version() -> str:
+    try:
+        return metadata.version("shotfeed")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+@lru_cache(maxsize=32)
+def _asset_hash(path: str, mtime_ns: int) -> str:
+    return hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:12]
+
+
+def asset_urls() -> dict[str, str]:
+    """``{"feed.js": "/static/feed.js?v=<hash>", ...}``: cache-busting URLs of shared assets."""
+    out = {}
+    for name in ASSETS:
+        path = STATIC_DIR / name
+        try:
+            version = _asset_hash(name, path.stat().st_mtime_ns)
+        except OSError:
+            version = _version()
+        out[name] = f"/static/{name}?v={version}"
+    return out
+
+
+def _csp(nonce: str) -> str:
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src 'self' 'nonce-{nonce}'",
+            # inline style: OBS injects its "Custom CSS" as a <style> element
+            "style-src 'self' 'unsafe-inline'",
+            "font-src 'self'",
+            "img-src 'self' data:",
+            # 'self' covers ws(s): on the same host in current Chromium; older CEF needs the
+            # schemes spelled out
+            "connect-src 'self' ws: wss:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
+
+
+def _unknown(name: str) -> Response:
+    return error_response(
+        404, "not_found", f"no overlay {name[:40]!r}; overlays: {', '.join(OVERLAYS)}"
+    )
+
+
+async def overlay_page(request: Request) -> Response:
+    name = str(request.path_params["name"])
+    if name not in OVERLAYS:
+        return _unknown(name)
+    settings = request.app.state.settings
+    if not key_ok(request.query_params.get("key"), settings.overlay_key):
+        return error_response(403, "forbidden", "this overlay needs ?key=<overlay key>")
+    try:
+        config = parse_params(request.query_params)
+    except ParamError as exc:
+        return error_response(400, "bad_request", str(exc))
+    config.update(
+        overlay=name,
+        protocol=PROTOCOL_VERSION,
+        serverNow=int(time.time() * 1000),
+        width=WIDTH,
+        height=HEIGHT,
+    )
+    nonce = secrets.token_urlsafe(16)
+    tpl: Jinja2Templates = getattr(request.app.state, "templates", None) or templates()
+    response = tpl.TemplateResponse(
+        request,
+        f"{name}.html",
+        {
+            "config": config,
+            "nonce": nonce,
+            "assets": asset_urls(),
+            "overlay": name,
+            "about": OVERLAYS[name],
+        },
+    )
+    response.headers["content-security-policy"] = _csp(nonce)
+    response.headers["cache-control"] = "no-store"
+    response.headers["referrer-policy"] = "no-referrer"
+    response.headers["x-content-type-options"] = "nosniff"
+    return response
+
+
+def manifest(name: str, page_url: str) -> dict[str, Any]:
+    """The overlay's OGraf-style manifest (what the page is, its parameters, how to drive it)."""
+    required = [p.name for p in PARAMS if p.required]
+    return {
+        "id": f"shotfeed-{name}",
+        "name": name,
+        "description": OVERLAYS[name],
+        "version": _version(),
+        "author": {"name": "shotfeed"},
+        "url": page_url,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "transparent": name != "scoreboard",
+        "supportsRealTime": True,
+        "supportsNonRealTime": False,
+        "stepCount": 1,
+        "parameters": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": f"{name} query parameters",
+            "type": "object",
+            "properties": {p.name: p.schema() for p in PARAMS},
+            "required": required,
+            "additionalProperties": False,
+        },
+        "schema": {
+            "description": (
+                "What update() takes (a JSON string or object): a hello message "
+                '{"type": "hello", "state": {...}}, one event {"type", "data"} as on the '
+                "WebSocket, or a partial state object (e.g. "
+                '{"home": {"score": 12}, "clock": "00:09:58", "clockRunning": true}).'
+            ),
+            "type": "object",
+        },
+        "casparcg": {
+            "functions": ["update", "play", "next", "stop"],
+            "update": "update(data): apply a state, hello or event; never animates by itself",
+            "play": "play(): show the graphic (and play what update() loaded)",
+            "next": "next(): end the current splash early and go on to the next one",
+            "stop": "stop(): animate out; automatic graphics stay off until play()",
+        },
+        "obs": {"events": ["obsSourceVisibleChanged", "obsSourceActiveChanged"]},
+    }
+
+
+async def overlay_manifest(request: Request) -> Response:
+    name = str(request.path_params["name"])
+    if name not in OVERLAYS:
+        return _unknown(name)
+    url = str(request.url_for("overlay", name=name))
+    return OrjsonResponse(manifest(name, url))
+
+
+ROUTES = [
+    Route("/overlays/{name}", overlay_page, methods=["GET"], name="overlay"),
+    Route("/overlays/{name}/manifest.json", overlay_manifest, methods=["GET"]),
+]
