@@ -4,9 +4,9 @@ Run it with ``.venv/bin/python bench/fanout.py`` (``--clients 100,1000,5000 --ev
 ``--hold 10000`` instead connects 10,000 idle clients and reports memory and hellos). It prints
 figures; it is not a test.
 
-For each N the server runs as production runs it, as a subprocess
-(``python -m server serve --game BENCH ...``, so ``server.cli.uvicorn_config``: the
-``websockets`` implementation, 64 KiB frames, no permessage-deflate, no server pings), against
+For each N the server runs as production runs it, as a fresh subprocess
+(``python -m server serve --game BENCH ...``, so with ``server.cli.uvicorn_config``'s options,
+printed in the header line with the git commit of the server code), against
 a fake ShotTracker (``tests/upstream_app.py``: ``ScriptedUpstream`` answering the seed payload
 of ``tests/data/seed_shots.json`` every time) served from a thread of this process. The load
 generator is ``--workers`` separate processes, each holding N/workers loopback connections
@@ -36,7 +36,14 @@ Every client checks it got all M events, in seq order, nothing twice; missing on
 reported. The load generator shares the machine's cores with the server, so latencies are
 upper bounds (a client's own parsing delays its timestamp); the CPU figures are the server's
 alone. Heartbeats are pushed out to ``--heartbeat`` s (default 600) so that no heartbeat lands
-in a measured phase; production's 15 s heartbeat is one more message per idle client per 15 s.
+in a measured phase; ``--heartbeat 15 --settle 30`` measures what production's heartbeat costs
+an idle server ("idle CPU holding them").
+
+``--hold N`` is the same run with N clients and ``--hold-events`` (3) events. ``--profile DIR``
+runs py-spy (``pip install py-spy``; not a dependency) on the server during the connect and
+firing phases (collapsed stacks; ``--profile-args=--native`` to see C frames such as the cyclic
+GC). ``--prelude CODE`` runs Python in the server process before ``server.cli.main`` for A/B
+experiments (``"import gc; gc.disable()"``, patching ``uvicorn.Config``, ...).
 """
 
 from __future__ import annotations
@@ -103,6 +110,37 @@ def pct(values: list[int] | list[float], p: float) -> float:
     return float(s[max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))])
 
 
+def git_describe() -> str:
+    """The commit the server code is at, and whether server/ has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "server"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown commit"
+    where = f"{ROOT} at {head}" if head else f"{ROOT} (not a git checkout)"
+    return where + (" + uncommitted server/ changes" if dirty else "")
+
+
+def uvicorn_options() -> str:
+    """The WebSocket options production runs with (``server.cli.uvicorn_config``)."""
+    sys.path.insert(0, str(ROOT))
+    from server.cli import uvicorn_config
+    from server.config import Settings
+
+    cfg = uvicorn_config(None, Settings())
+    return (
+        f"ws={cfg.ws} loop={cfg.loop} ws_max_size={cfg.ws_max_size} "
+        f"deflate={cfg.ws_per_message_deflate} ws_ping_interval={cfg.ws_ping_interval}"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -135,7 +173,7 @@ class Worker:
         self.n = n
         self.m = m
         self.sem = asyncio.Semaphore(concurrency)
-        self.hellos = hellos  # shared with the bench process
+        self.hellos = hellos  # shared with the bench process: [hellos, failed connections]
         self.done = done  # shared array: done[k] = 1 once every client here has event k
         self.lat = [array("q") for _ in range(m)]
         self.counts = [0] * m
@@ -143,6 +181,7 @@ class Worker:
         self.got_hello = 0
         self.failures: list[str] = []
         self.heartbeats = 0
+        self.hello_bytes = 0
         self.sockets: list[Any] = []
 
     async def client(self, i: int) -> None:
@@ -166,22 +205,24 @@ class Worker:
                     break
                 except Exception as exc:  # refused / reset under a full accept queue: retry
                     if attempt == 5:
-                        self.failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                        self.fail(f"{type(exc).__name__}: {exc}")
                         return
                     await asyncio.sleep(0.2 * 2**attempt)
             assert ws is not None
             self.sockets.append(ws)
             try:
-                hello = orjson.loads(await ws.recv(decode=False))
+                raw_hello = await ws.recv(decode=False)
+                self.hello_bytes = len(raw_hello)
+                hello = orjson.loads(raw_hello)
             except ConnectionClosed as exc:
-                self.failures.append(f"closed before hello: {exc}"[:200])
+                self.fail(f"closed before hello: {exc}")
                 return
             if hello.get("type") != "hello":
-                self.failures.append(f"first message not hello: {hello}"[:200])
+                self.fail(f"first message not hello: {hello}")
                 return
         log.hello = True
         self.got_hello += 1
-        self.hellos.value += 1
+        self.hellos[0] += 1
         last = int(hello["seq"])
         try:
             while True:
@@ -214,6 +255,10 @@ class Worker:
         except Exception as exc:
             log.close = f"{type(exc).__name__}: {exc}"[:200]
 
+    def fail(self, why: str) -> None:
+        self.failures.append(why[:200])
+        self.hellos[1] += 1
+
     def report(self, expected: list[int]) -> dict[str, Any]:
         missing = incomplete = duplicated = disorder = other = closed = 0
         want = set(expected)
@@ -240,6 +285,7 @@ class Worker:
             "closed_early": closed,
             "closes": closes,
             "heartbeats": self.heartbeats,
+            "hello_bytes": [self.hello_bytes],
             "lat": [a.tobytes() for a in self.lat],
         }
 
@@ -287,6 +333,7 @@ class Result:
     rss_before_kib: int = 0
     rss_after_kib: int = 0
     idle_cpu_rate: float = 0.0
+    held_cpu_rate: float = 0.0
     event_fixed_ms: float = 0.0
     fire_s: float = 0.0
     fire_cpu_s: float = 0.0
@@ -371,11 +418,11 @@ class Bench:
             time.sleep(0.1)
         return proc, base
 
-    def start_profiler(self, pid: int, n: int) -> subprocess.Popen[bytes] | None:
-        """``--profile DIR``: py-spy (not a dependency) samples the server while it fires."""
+    def start_profiler(self, pid: int, tag: str) -> subprocess.Popen[bytes] | None:
+        """``--profile DIR``: py-spy (not a dependency) samples the server during one phase."""
         if not self.args.profile:
             return None
-        out = Path(self.args.profile) / f"server-{n}.txt"
+        out = Path(self.args.profile) / f"server-{tag}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
         spy = Path(sys.executable).parent / "py-spy"
         cmd = [str(spy if spy.exists() else "py-spy"), "record", "--pid", str(pid)]
@@ -383,9 +430,15 @@ class Bench:
         extra = self.args.profile_args.split()
         cmd += extra if "--native" in extra else ["--nonblocking", *extra]  # native must pause
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)  # attached before the first event
-        print(f"  profiling the firing phase with py-spy into {out}")
+        time.sleep(1.0)  # attached before the phase starts
+        print(f"  py-spy samples this phase into {out}")
         return proc
+
+    @staticmethod
+    def stop_profiler(spy: subprocess.Popen[bytes] | None) -> None:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
 
     def fire(self, http: httpx.Client, payload: dict[str, Any]) -> int:
         payload["t"] = time.time_ns()
@@ -426,10 +479,11 @@ class Bench:
             res.rss_before_kib = rss_kib(pid)
             url = base.replace("http://", "ws://") + f"/ws/games/{GAME}"
             n_workers = max(1, min(args.workers, n))
+            spy = self.start_profiler(pid, f"{n}-connect")
             c0, t0 = cpu_seconds(pid), time.monotonic()
             for w in range(n_workers):
                 share = n // n_workers + (w < n % n_workers)
-                hellos = self.ctx.Value("q", 0, lock=False)
+                hellos = self.ctx.RawArray("q", 2)
                 done = self.ctx.RawArray("b", max(1, m))
                 parent, child = self.ctx.Pipe()
                 p = self.ctx.Process(
@@ -441,23 +495,26 @@ class Bench:
                 workers.append((p, parent, hellos, done))
             deadline = time.monotonic() + args.connect_timeout
             while True:
-                got = sum(h.value for _, _, h, _ in workers)
+                got = sum(h[0] + h[1] for _, _, h, _ in workers)
                 if got >= n or time.monotonic() > deadline:
                     break
                 if any(not p.is_alive() for p, _, _, _ in workers):
                     raise RuntimeError("a load-generator worker died while connecting")
                 time.sleep(0.05)
             res.connect_s = time.monotonic() - t0
-            res.hellos = sum(h.value for _, _, h, _ in workers)
+            res.hellos = sum(h[0] for _, _, h, _ in workers)
             res.connect_cpu_us = (cpu_seconds(pid) - c0) / max(1, res.hellos) * 1e6
+            self.stop_profiler(spy)
+            c0, t0 = cpu_seconds(pid), time.monotonic()
             time.sleep(args.settle)
             res.rss_after_kib = rss_kib(pid)
+            res.held_cpu_rate = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
 
             # 4. fire M events, one broadcast at a time
             expected: list[int] = []
             fired_at: list[float] = []
             lg0 = sum(cpu_seconds(p.pid) for p, _, _, _ in workers)
-            spy = self.start_profiler(pid, n)
+            spy = self.start_profiler(pid, f"{n}-fire")
             c0, t0 = cpu_seconds(pid), time.monotonic()
             for k in range(m):
                 if fired_at:
@@ -473,12 +530,11 @@ class Bench:
                         break
                     time.sleep(0.001)
             res.fire_s = time.monotonic() - t0
-            res.spacing_ms = (fired_at[-1] - fired_at[0]) / max(1, m - 1) * 1e3
+            if m > 1:
+                res.spacing_ms = (fired_at[-1] - fired_at[0]) / (m - 1) * 1e3
             res.fire_cpu_s = cpu_seconds(pid) - c0
             res.loadgen_cpu_s = sum(cpu_seconds(p.pid) for p, _, _, _ in workers) - lg0
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(60)
+            self.stop_profiler(spy)
             http.close()
 
             # 5. collect and check
@@ -535,13 +591,18 @@ def print_result(r: Result) -> None:
     print(f"\n== N = {r.n:,} clients, M = {r.m} events ==")
     print(
         f"  connect: {r.hellos:,}/{r.n:,} hellos in {r.connect_s:.1f} s, "
-        f"server CPU {r.connect_cpu_us:,.0f} us per connection (handshake + hello)"
+        f"server CPU {r.connect_cpu_us:,.0f} us per connection (handshake + "
+        f"{max(c.get('hello_bytes', [0])):,} B hello)"
     )
     if c.get("n_failures"):
         print(f"  connect failures: {c['n_failures']}: {c['failures']}")
     print(
         f"  RSS: {r.rss_before_kib / 1024:.1f} MiB before -> {r.rss_after_kib / 1024:.1f} MiB "
         f"with {r.hellos:,} idle clients = {r.rss_per_conn_kib:.1f} KiB per idle connection"
+    )
+    print(
+        f"  idle CPU holding them: {r.held_cpu_rate * 1e3:.1f} ms/s over --settle; "
+        f"{c.get('heartbeats', 0):,} heartbeats received in all"
     )
     if r.m == 0:
         return
@@ -603,13 +664,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--interval", type=float, default=0.075, help="min s between events")
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes at once/worker")
-    parser.add_argument("--calibrate", type=int, default=20, help="events fired with no client")
+    parser.add_argument("--calibrate", type=int, default=40, help="events fired with no client")
     parser.add_argument("--idle", type=float, default=3.0, help="s to measure background CPU")
     parser.add_argument("--settle", type=float, default=1.0, help="s after connect before RSS")
     parser.add_argument("--heartbeat", type=float, default=600.0, help="server heartbeat s")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="server poll s")
     parser.add_argument(
-        "--profile", help="directory: py-spy the server during firing (collapsed stacks)"
+        "--profile", help="directory: py-spy the server while connecting and firing"
     )
     parser.add_argument(
         "--prelude",
@@ -628,8 +689,10 @@ def main() -> int:
     print(
         f"fanout bench: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"{args.workers} load-generator processes, nofile {nofile}, "
-        f"{CLK_TCK} clock ticks/s"
+        f"{CLK_TCK} clock ticks/s, server at {git_describe()}, {uvicorn_options()}"
     )
+    if args.prelude:
+        print(f"server prelude: {args.prelude!r}")
 
     sys.path.insert(0, str(ROOT))
     from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
