@@ -32,7 +32,7 @@ from starlette.templating import Jinja2Templates
 
 from server.api import OrjsonResponse, error_response
 from server.events import PROTOCOL_VERSION
-from server.pages import OVERLAYS, STATIC_DIR, templates
+from server.pages import OVERLAYS, STATIC_DIR, TEMPLATES_DIR, templates
 
 WIDTH = 1920
 HEIGHT = 1080
@@ -45,6 +45,7 @@ THEMES = ("default", "light")
 # Static files a page loads; their URLs carry a content hash so a browser source never keeps
 # an old feed.js after an upgrade.
 ASSETS = ("feed.js", "overlay.css")
+PENDING = "_pending.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,9 +292,11 @@ async def overlay_page(request: Request) -> Response:
     )
     nonce = secrets.token_urlsafe(16)
     tpl: Jinja2Templates = getattr(request.app.state, "templates", None) or templates()
+    # an overlay whose template is not written yet renders a blank, transparent stand-in
+    template = f"{name}.html" if (TEMPLATES_DIR / f"{name}.html").is_file() else PENDING
     response = tpl.TemplateResponse(
         request,
-        f"{name}.html",
+        template,
         {
             "config": config,
             "nonce": nonce,

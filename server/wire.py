@@ -39,6 +39,20 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
+def _release_handshake(proto: Any, scope: Scope) -> None:
+    """Let go of the upgrade request and response once the connection is open.
+
+    uvicorn keeps both (and the scope keeps the request headers) for the life of the connection
+    but never reads them after the handshake; for thousands of idle overlays that is a few KiB
+    each. Only attributes that exist are touched, so another uvicorn version merely keeps them.
+    """
+    for name in ("request", "response"):
+        if getattr(proto, name, None) is not None:
+            setattr(proto, name, None)
+    if isinstance(scope.get("headers"), list):
+        scope["headers"] = []
+
+
 class DirectWriter:
     """Writes pre-built frames to one uvicorn websockets-sansio connection's transport."""
 
@@ -59,6 +73,7 @@ class DirectWriter:
         conn = getattr(proto, "conn", None)
         if conn is None or getattr(conn, "extensions", None) or not hasattr(proto, "transport"):
             return None
+        _release_handshake(proto, scope)
         return cls(proto, send)
 
     def writable(self) -> bool:
