@@ -149,7 +149,10 @@ async def test_tail_prints_events_and_resumes_after_a_server_restart(tmp_path: P
         finally:
             tail.terminate()
             tail.wait(timeout=10)
+            lines.pump()
+            tail.stdout.close()
             _stop(server)
+            log.close()
     seqs = [e["seq"] for e in lines.events()]
     assert seqs == sorted(set(seqs)), "no event twice, none out of order"
     assert set(first + missed + more) <= set(seqs)
