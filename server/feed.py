@@ -67,7 +67,9 @@ async def websocket_feed(websocket: WebSocket) -> None:
     game_id = websocket.path_params["event_id"]
     query = websocket.query_params
     await websocket.accept()
-    if settings.overlay_key and not hmac.compare_digest(query.get("key", ""), settings.overlay_key):
+    if settings.overlay_key and not hmac.compare_digest(
+        query.get("key", "").encode(), settings.overlay_key.encode()
+    ):
         await websocket.send_text(_error("this feed needs ?key="))
         await websocket.close(CLOSE_POLICY)
         return

@@ -39,6 +39,7 @@ HEIGHT = 1080
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _THEME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _GAME = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # as server.games.check_game_id
+_HOST = re.compile(r"^[A-Za-z0-9.\[\]:-]{1,255}$")  # a Host header fit for the CSP
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 THEMES = ("default", "light")
@@ -53,7 +54,6 @@ class Param:
     """One query parameter of every overlay page."""
 
     name: str
-    key: str  # its name in the page's JSON config block
     type: str  # JSON Schema type: "string", "integer" or "boolean"
     default: Any
     description: str
@@ -80,7 +80,6 @@ class Param:
 PARAMS: tuple[Param, ...] = (
     Param(
         "game",
-        "game",
         "string",
         None,
         "ShotTracker event id of the game to follow (required).",
@@ -88,7 +87,6 @@ PARAMS: tuple[Param, ...] = (
         required=True,
     ),
     Param(
-        "theme",
         "theme",
         "string",
         "default",
@@ -98,7 +96,6 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "home_color",
-        "homeColor",
         "string",
         None,
         "Home team colour, #rgb or #rrggbb; overrides the colour configured on the server. "
@@ -107,7 +104,6 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "away_color",
-        "awayColor",
         "string",
         None,
         "Away team colour, #rgb or #rrggbb; overrides the colour configured on the server. "
@@ -116,7 +112,6 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "hold_ms",
-        "holdMs",
         "integer",
         4000,
         "How long a splash (made three, banner) stays on air between its in and out "
@@ -126,7 +121,6 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "delay_ms",
-        "delayMs",
         "integer",
         0,
         "Hold every message back this long, in milliseconds, so the graphics match a delayed "
@@ -136,20 +130,17 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "autoplay",
-        "autoplay",
         "boolean",
         True,
         "Show the graphic at once (OBS, vMix). 0 makes it wait for the CasparCG play() call.",
     ),
     Param(
         "debug",
-        "debug",
         "boolean",
         False,
         "Show a small panel with the connection state, seq and what played. Never on air.",
     ),
     Param(
-        "key",
         "key",
         "string",
         None,
@@ -248,7 +239,11 @@ def asset_urls() -> dict[str, str]:
     return out
 
 
-def _csp(nonce: str) -> str:
+def _csp(nonce: str, host: str) -> str:
+    # 'self' covers ws(s): to the same host in current Chromium; older CEF needs it spelled out
+    connect = "'self'"
+    if _HOST.match(host):
+        connect += f" ws://{host} wss://{host}"
     return "; ".join(
         (
             "default-src 'none'",
@@ -257,9 +252,7 @@ def _csp(nonce: str) -> str:
             "style-src 'self' 'unsafe-inline'",
             "font-src 'self'",
             "img-src 'self' data:",
-            # 'self' covers ws(s): on the same host in current Chromium; older CEF needs the
-            # schemes spelled out
-            "connect-src 'self' ws: wss:",
+            f"connect-src {connect}",
             "base-uri 'none'",
             "form-action 'none'",
         )
@@ -305,7 +298,7 @@ async def overlay_page(request: Request) -> Response:
             "about": OVERLAYS[name],
         },
     )
-    response.headers["content-security-policy"] = _csp(nonce)
+    response.headers["content-security-policy"] = _csp(nonce, request.headers.get("host", ""))
     response.headers["cache-control"] = "no-store"
     response.headers["referrer-policy"] = "no-referrer"
     response.headers["x-content-type-options"] = "nosniff"
