@@ -151,41 +151,6 @@ def _tail_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-class _BackgroundServer:
-    """An ASGI app under uvicorn in a daemon thread on a free loopback port (the demo upstream).
-
-    A thread keeps the simulator's event loop out of the feed server's: it stays a separate
-    upstream in everything but the process, and uvicorn installs no signal handlers there.
-    """
-
-    def __init__(self, app: Any) -> None:
-        import socket
-        import threading
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def start(self) -> None:
-        import time
-
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the demo upstream did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-
-
 def _print_urls(settings: Settings, game: str) -> None:
     from server.pages import OVERLAYS
 
@@ -207,6 +172,7 @@ def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from server.app import create_app
+    from server.loopback import LoopbackServer
     from server.roster import GameConfig
     from server.simgame import simulate_game
     from server.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
@@ -247,7 +213,7 @@ def _demo(args: argparse.Namespace) -> int:
             first_poll.append(time.monotonic())
         await sim_app(scope, receive, send)
 
-    upstream = _BackgroundServer(sim_app_started_by_first_poll)
+    upstream = LoopbackServer(sim_app_started_by_first_poll)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOTTRACKER_")}
     settings = Settings.from_environ(
         env,

@@ -19,34 +19,35 @@ def ordinal(n: int) -> str:
     return f"{n}{_ORDINALS.get(n % 10, 'th')}"
 
 
-def period_label(code: str | None) -> str | None:
-    """Human label for a period code: "1st Quarter", "2nd Half", "Overtime", "2nd Overtime"."""
-    if code is None:
-        return None
+def _parse(code: str) -> tuple[str, int | None] | None:
+    """("Q"|"H"|"OT", number or None) for a known code form, else None (kept as it came)."""
     match = _CODE.match(code.strip().upper())
     if match is None:
+        return None
+    return match.group(1), int(match.group(2)) if match.group(2) else None
+
+
+def period_label(code: str | None) -> str | None:
+    """Human label for a period code: "1st Quarter", "2nd Half", "Overtime", "2nd Overtime"."""
+    parsed = _parse(code) if code is not None else None
+    if parsed is None:
         return code
-    kind, number = match.group(1), match.group(2)
+    kind, n = parsed
     if kind == "OT":
-        n = int(number) if number else 1
-        return "Overtime" if n <= 1 else f"{ordinal(n)} Overtime"
-    if not number:
+        return "Overtime" if (n or 1) <= 1 else f"{ordinal(n or 1)} Overtime"
+    if n is None:
         return code
-    n = int(number)
     return f"{ordinal(n)} {'Quarter' if kind == 'Q' else 'Half'}"
 
 
 def period_short(code: str | None) -> str | None:
     """Compact form for a scorebug: "Q3" stays "Q3", "H2" -> "2H", "OT2" -> "2OT", "OT1" -> "OT"."""
-    if code is None:
-        return None
-    match = _CODE.match(code.strip().upper())
-    if match is None:
+    parsed = _parse(code) if code is not None else None
+    if parsed is None:
         return code
-    kind, number = match.group(1), match.group(2)
-    if kind == "Q":
-        return f"Q{number}" if number else code
-    if kind == "H":
-        return f"{number}H" if number else code
-    n = int(number) if number else 1
-    return "OT" if n <= 1 else f"{n}OT"
+    kind, n = parsed
+    if kind == "OT":
+        return "OT" if (n or 1) <= 1 else f"{n}OT"
+    if n is None:
+        return code
+    return f"Q{n}" if kind == "Q" else f"{n}H"

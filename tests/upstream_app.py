@@ -7,16 +7,14 @@ connection: the things only a real network shows.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.types import Receive, Scope, Send
+
+from server.loopback import LoopbackServer
 
 
 @dataclass
@@ -77,34 +75,8 @@ class ScriptedUpstream:
         await send({"type": "http.response.body", "body": body})
 
 
-class LiveServer:
-    """Runs an ASGI app under a real uvicorn in a thread, on a random loopback port."""
+class LiveServer(LoopbackServer):
+    """The shared loopback server, quiet by default (tests read their own logs)."""
 
     def __init__(self, app: Any, **config: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        options: dict[str, Any] = {"log_level": "critical", "lifespan": "off", "access_log": False}
-        options.update(config)
-        self.server = uvicorn.Server(uvicorn.Config(app, **options))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if self.server.should_exit:
-                raise RuntimeError("server failed to start")
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test upstream did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+        super().__init__(app, **{"log_level": "critical", **config})

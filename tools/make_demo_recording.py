@@ -17,17 +17,14 @@ the same bytes; the game in them is the same every time.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import anyio
 import orjson
-import uvicorn
 
+from server.loopback import LoopbackServer
 from server.recording import Frame, open_recording, read_recording, record
 from server.simgame import simulate_game
 from server.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
@@ -36,34 +33,6 @@ from server.upstream import Credentials
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "tests" / "data" / "demo-game.jsonl.gz"
 EVENT_ID = "DEMO"
-
-
-class LoopbackServer:
-    """An ASGI app under uvicorn in a daemon thread, on a free 127.0.0.1 port."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> LoopbackServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the simulator did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 class UntilFinal:
