@@ -1,5 +1,6 @@
 """HTTP API: game state (JSON and the flat forms vMix binds to), the event log, the shots,
-and the operator's routes (follow/unfollow, graphics, hold, panic, config).
+and the operator's routes (follow/unfollow, graphics, hold, panic, config, roster import,
+manual override with undo, the audit log, and who the token belongs to).
 
 Every error is JSON ``{"error": code, "message": text for a person}`` with the right status.
 Operator routes need ``Authorization: Bearer <token>``; without it: 401 and nothing changes.
@@ -18,10 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import events as ev
+from server import roster_import
 from server.errors import ConfigError
+from server.game import Game
 from server.games import Games, check_game_id
 from server.operators import authenticate
-from server.snapshot import flat_row, to_csv, to_xml
+from server.override import Override, OverrideError, parse_patch, upstream_of
+from server.pages import OVERLAYS
+from server.snapshot import TEST_PREFIX, flat_row, to_csv, to_xml
 from server.tracker import shot_data
 
 MAX_BODY = 256 * 1024
@@ -169,6 +174,12 @@ async def game_events(request: Request) -> Response:
     return Response(b'{"events":[' + b",".join(bodies) + b"]}", media_type="application/json")
 
 
+async def game_config(request: Request) -> Response:
+    """Teams and roster as set with PUT .../config (what the operator console edits)."""
+    game = _games(request).games[_game_id(request)]
+    return OrjsonResponse(game.config.to_data())
+
+
 async def game_shots(request: Request) -> Response:
     game = _games(request).games[_game_id(request)]
     state = game.state
@@ -215,6 +226,14 @@ async def fire_graphic(request: Request) -> Response:
         raise ApiError(422, "invalid", "name must be a non-empty string of at most 64 characters")
     if payload is not None and not isinstance(payload, dict):
         raise ApiError(422, "invalid", "payload must be a JSON object")
+    if name.strip().startswith(TEST_PREFIX):
+        tested = name.strip()[len(TEST_PREFIX) :]
+        if tested not in ev.AUTOMATIC_TYPES:
+            raise ApiError(
+                422,
+                "invalid",
+                f"a rehearsal graphic is test:<type> with one of {', '.join(ev.AUTOMATIC_TYPES)}",
+            )
     if len(orjson.dumps(payload)) > MAX_GRAPHIC_PAYLOAD:
         raise ApiError(413, "too_large", "payload over 16 KiB")
     game = _games(request).games[game_id]
@@ -290,6 +309,142 @@ async def put_config(request: Request) -> Response:
     return OrjsonResponse({"event": event.to_message()})
 
 
+@operator
+async def import_roster(request: Request) -> Response:
+    """The roster as CSV (pid,number,name) or JSON; ``?replace=1`` removes players left out."""
+    game_id = _game_id(request)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY // 1024} KiB")
+    if not body.strip():
+        raise ApiError(400, "bad_request", "send the roster as text/csv or application/json")
+    replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes", "on")
+    game = _games(request).games[game_id]
+    try:
+        imported = roster_import.parse(body, request.headers.get("content-type", ""))
+        patch = roster_import.replacing(game.config.roster, imported) if replace else imported
+        config = game.config.merged({"roster": patch})
+    except ConfigError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
+    before = game.config.to_data()["roster"]
+    event = await game.set_config(config)
+    removed = sorted(pid for pid, entry in patch.items() if entry is None)
+    await _audit(request, game_id, "roster import", before, config.to_data()["roster"])
+    return OrjsonResponse(
+        {"event": event.to_message(), "imported": len(imported), "removed": removed}
+    )
+
+
+# -- manual override ---------------------------------------------------------------------------
+
+
+def _game(request: Request) -> Game:
+    return _games(request).games[_game_id(request)]
+
+
+OverrideChange = Callable[[Override], dict[str, Any] | None]
+
+
+async def _override_change(
+    request: Request, game: Game, action: str, make: OverrideChange
+) -> Response:
+    """Emit the ``override`` event ``make(override)`` describes (under the game's lock), audit it.
+
+    ``make`` returns the event data without ``upstream`` (added here, as it is at that seq), or
+    None when nothing would change: then nothing is written and the answer has ``event: null``.
+    """
+    before: dict[str, Any] = {}
+
+    def build() -> tuple[str, dict[str, Any]] | None:
+        before.update(game.override.fields)
+        try:
+            data = make(game.override)
+        except OverrideError as exc:
+            raise ApiError(409, "conflict", str(exc)) from exc
+        if data is None:
+            return None
+        data["upstream"] = upstream_of(game.state)
+        return ev.OVERRIDE, data
+
+    event = await game.append_with(build)
+    if event is not None:
+        await _audit(request, game.id, f"override {action}", before, event.data["fields"])
+    return OrjsonResponse(
+        {
+            "event": event.to_message() if event is not None else None,
+            "override": _games(request).state(game.id)["override"],
+        }
+    )
+
+
+@operator
+async def put_override(request: Request) -> Response:
+    """Set (merge) any of home, away, period, clock; null stops overriding that one."""
+    game = _game(request)
+    body = await _json_body(request)
+    try:
+        patch = parse_patch(body)
+    except OverrideError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
+
+    def make(current: Override) -> dict[str, Any] | None:
+        data = current.set(patch)
+        return None if data["fields"] == dict(current.fields) else data
+
+    return await _override_change(request, game, "set", make)
+
+
+@operator
+async def delete_override(request: Request) -> Response:
+    """Clear every override: overlays go back to what the upstream says."""
+    game = _game(request)
+
+    def make(current: Override) -> dict[str, Any] | None:
+        return current.clear() if current.active else None
+
+    return await _override_change(request, game, "clear", make)
+
+
+@operator
+async def undo_override(request: Request) -> Response:
+    """Go back to the override setting before the last change (409 when there is none)."""
+    game = _game(request)
+    return await _override_change(request, game, "undo", lambda current: current.undo())
+
+
+# -- audit and the console's own needs ----------------------------------------------------------
+
+
+@operator
+async def game_audit(request: Request) -> Response:
+    """Every operator action on this game, newest first: who, what, when, before -> after."""
+    game_id = str(request.path_params["event_id"])
+    try:
+        check_game_id(game_id)
+    except ConfigError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    limit = _int_param(request, "limit", 200, 1, MAX_LIMIT)
+    entries = await anyio.to_thread.run_sync(_games(request).store.audit, game_id, limit)
+    if not entries and game_id not in _games(request).games:
+        raise ApiError(404, "not_found", f"game {game_id!r} is not followed and has no audit")
+    return OrjsonResponse({"entries": entries})
+
+
+@operator
+async def whoami(request: Request) -> Response:
+    """For the console: the token's label, and what it needs to show the overlays."""
+    settings = request.app.state.settings
+    return OrjsonResponse(
+        {
+            "operator": request.state.operator,
+            "protocol": ev.PROTOCOL_VERSION,
+            "overlayKey": settings.overlay_key or None,
+            "overlays": [{"name": n, "about": a} for n, a in OVERLAYS.items()],
+            "automatic": list(ev.AUTOMATIC_TYPES),
+        }
+    )
+
+
 ROUTES = [
     Route("/api/games", list_games, methods=["GET"]),
     Route("/api/games", follow_game, methods=["POST"]),
@@ -303,5 +458,12 @@ ROUTES = [
     Route("/api/games/{event_id}/graphics", fire_graphic, methods=["POST"]),
     Route("/api/games/{event_id}/hold", hold, methods=["POST"]),
     Route("/api/games/{event_id}/panic", panic, methods=["POST"]),
+    Route("/api/games/{event_id}/config", game_config, methods=["GET"]),
     Route("/api/games/{event_id}/config", put_config, methods=["PUT"]),
+    Route("/api/games/{event_id}/roster", import_roster, methods=["POST"]),
+    Route("/api/games/{event_id}/override", put_override, methods=["PUT"]),
+    Route("/api/games/{event_id}/override", delete_override, methods=["DELETE"]),
+    Route("/api/games/{event_id}/override/undo", undo_override, methods=["POST"]),
+    Route("/api/games/{event_id}/audit", game_audit, methods=["GET"]),
+    Route("/api/operator", whoami, methods=["GET"]),
 ]

@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from server.api import ROUTES as API_ROUTES
 from server.api import ApiError, OrjsonResponse, error_response
 from server.config import Settings
+from server.console import ROUTES as CONSOLE_ROUTES
 from server.feed import FeedEndpoint
 from server.games import Games
 from server.hub import CLOSE_GOING_AWAY, Hub
@@ -128,6 +129,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         *API_ROUTES,
         *OVERLAY_ROUTES,
+        *CONSOLE_ROUTES,
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(

@@ -28,6 +28,7 @@ HOT_HAND: Final = "hot_hand"
 GRAPHIC: Final = "graphic"
 HOLD: Final = "hold"
 CONFIG: Final = "config"
+OVERRIDE: Final = "override"
 
 EVENT_TYPES: Final = (
     SHOT,
@@ -44,6 +45,7 @@ EVENT_TYPES: Final = (
     GRAPHIC,
     HOLD,
     CONFIG,
+    OVERRIDE,
 )
 
 # Types that put a graphic on air by themselves; the operator can hold all or veto each.

@@ -21,6 +21,7 @@ from server import tracker
 from server.config import Settings
 from server.events import Event
 from server.onair import OnAir
+from server.override import Override
 from server.roster import GameConfig
 from server.shots import Payload, ShotParser
 from server.store import Store
@@ -56,6 +57,7 @@ class Game:
         self.state = GameState(game_id)
         self.config = GameConfig()
         self.onair = OnAir()
+        self.override = Override()
         self.after_outage = False
         self._lock = anyio.Lock()
         self._limiter = limiter or anyio.CapacityLimiter(1)
@@ -126,6 +128,23 @@ class Game:
     async def append(self, type_: str, data: dict[str, Any]) -> Event:
         """An operator event (graphic, hold, config...): next seq in the same log."""
         async with self._lock:
+            state, event = tracker.append(self.state, type_, data, self.now_ms())
+            await self._commit(state, [event])
+            return event
+
+    async def append_with(
+        self, build: Callable[[], tuple[str, dict[str, Any]] | None]
+    ) -> Event | None:
+        """An operator event whose data depends on the game's current state (the override,
+        what upstream says): ``build`` runs under the game's lock, so two operators acting at
+        once never both start from the same "before". ``build`` returns None for "no change";
+        anything it raises propagates and nothing is written.
+        """
+        async with self._lock:
+            built = build()
+            if built is None:
+                return None
+            type_, data = built
             state, event = tracker.append(self.state, type_, data, self.now_ms())
             await self._commit(state, [event])
             return event

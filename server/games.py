@@ -17,11 +17,12 @@ from anyio.abc import TaskGroup
 
 from server.config import Settings
 from server.errors import ConfigError
-from server.events import GRAPHIC, HOLD, Event
+from server.events import GRAPHIC, HOLD, OVERRIDE, Event
 from server.game import Game
 from server.hub import Hub
 from server.metrics import Metrics
 from server.onair import fold
+from server.override import fold as fold_override
 from server.poller import Poller
 from server.snapshot import FeedInfo, build_state
 from server.store import Store
@@ -67,6 +68,7 @@ class Games:
         if g is not None:
             for e in events:
                 g.onair = g.onair.apply(e.type, e.data)
+                g.override = g.override.apply(e.type, e.data)
         self.hub.publish(game, events, encoded)
 
     async def start(self, tg: TaskGroup, game_ids: Sequence[str]) -> None:
@@ -88,6 +90,7 @@ class Games:
         self.hub.warm(game_id, tail)
         operator_log = await anyio.to_thread.run_sync(self._operator_events, game_id)
         game.onair = fold(operator_log)
+        game.override = fold_override(operator_log)
         await anyio.to_thread.run_sync(self.store.set_following, game_id, True)
         poller = Poller(game, self.client, self.settings, metrics=self.metrics)
         self.games[game_id] = game
@@ -99,7 +102,8 @@ class Games:
         return game
 
     def _operator_events(self, game_id: str) -> list[dict[str, Any]]:
-        return [orjson.loads(b) for b in self.store.events_of_types(game_id, (HOLD, GRAPHIC))]
+        bodies = self.store.events_of_types(game_id, (HOLD, GRAPHIC, OVERRIDE))
+        return [orjson.loads(b) for b in bodies]
 
     @staticmethod
     async def _run(poller: Poller, scope: anyio.CancelScope) -> None:
@@ -130,7 +134,9 @@ class Games:
 
     def state(self, game_id: str) -> dict[str, Any]:
         game = self.games[game_id]
-        return build_state(game.state, game.config, game.onair, self.feed_info(game_id))
+        return build_state(
+            game.state, game.config, game.onair, self.feed_info(game_id), game.override
+        )
 
     def shutdown(self) -> None:
         for scope in self._scopes.values():

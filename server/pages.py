@@ -24,6 +24,7 @@ OVERLAYS: dict[str, str] = {
     "ticker": "Ticker of recent events",
     "shotchart": "Half-court shot chart, makes and misses",
     "scoreboard": "Full-screen arena scoreboard",
+    "lowerthird": "Lower third with free text, fired from the operator console",
 }
 
 
@@ -48,6 +49,8 @@ async def index(request: Request) -> Response:
                         "name": name,
                         "about": about,
                         "url": f"{base}/overlays/{name}?game={game_id}{key}",
+                        # a live preview; not on a keyed server (the index would give the key away)
+                        "thumb": None if key else f"/overlays/{name}?game={game_id}",
                     }
                     for name, about in OVERLAYS.items()
                 ],

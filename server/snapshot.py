@@ -1,7 +1,9 @@
 """The game's state as clients see it: the JSON ``state`` of hello and ``/state``, and one flat
 row (XML, CSV, JSON array) for vMix Data Sources and arena scoreboard controllers.
 
-Pure: builds plain data from the detector's state, the config and the on-air state.
+Pure: builds plain data from the detector's state, the config, the on-air state and the
+operator's override. The override is laid over the upstream's values here (scores, period,
+clock), and ``state.override`` shows both, so a client sees what is on air and what upstream says.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.onair import OnAir
+from server.override import Override, upstream_of
 from server.periods import period_label, period_short
 from server.roster import GameConfig, TeamInfo
 from server.tracker import AWAY, HOME, GameState, KnownShot, leader_of, shot_data, side_of
 
 RECENT = 10
+# graphic names the console fires for rehearsal: "test:made_three" plays a preview made three
+TEST_PREFIX = "test:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,26 +73,41 @@ def _team(info: TeamInfo, team_id: str | None, score: int | None) -> dict[str, A
 
 
 def build_state(
-    state: GameState, config: GameConfig, onair: OnAir, feed: FeedInfo
+    state: GameState,
+    config: GameConfig,
+    onair: OnAir,
+    feed: FeedInfo,
+    override: Override | None = None,
 ) -> dict[str, Any]:
-    """SPEC's ``state`` object (plus a few fields overlays find handy, e.g. periodLabel)."""
+    """SPEC's ``state`` object (plus a few fields overlays find handy, e.g. periodLabel).
+
+    With an active ``override``, ``home.score``, ``away.score``, ``period`` and ``clock`` (and
+    what derives from them: labels, ``leader``; an overridden clock does not run) show the
+    operator's values; ``override.upstream`` keeps what the upstream says.
+    """
+    override = override or Override()
+    fields = override.fields
     present = sorted(
         (k for k in state.shots.values() if k.present), key=lambda k: k.shot.t, reverse=True
     )
+    home_score = fields.get("home", state.home_score)
+    away_score = fields.get("away", state.away_score)
+    period = fields.get("period", state.period)
+    clock = fields.get("clock", state.clock)
     return {
         "game": state.game,
         "seq": state.seq,
         "status": state.status,
-        "period": state.period,
-        "periodLabel": period_label(state.period),
-        "periodShort": period_short(state.period),
-        "clock": state.clock,
-        "clockDisplay": display_clock(state.clock),
-        "clockRunning": state.clock_running,
+        "period": period,
+        "periodLabel": period_label(period),
+        "periodShort": period_short(period),
+        "clock": clock,
+        "clockDisplay": display_clock(clock),
+        "clockRunning": state.clock_running and "clock" not in fields,
         "clockAt": state.clock_at,
-        "home": _team(config.home, state.home_team_id, state.home_score),
-        "away": _team(config.away, state.away_team_id, state.away_score),
-        "leader": leader_of(state.home_score, state.away_score),
+        "home": _team(config.home, state.home_team_id, home_score),
+        "away": _team(config.away, state.away_team_id, away_score),
+        "leader": leader_of(home_score, away_score),
         "periodTotals": [
             {"period": p.period, "home": p.home, "away": p.away} for p in state.period_totals
         ],
@@ -101,7 +121,9 @@ def build_state(
         },
         "held": onair.held,
         "autofire": dict(onair.autofire),
-        "graphics": dict(onair.graphics),
+        # a rehearsal graphic ("test:made_three") is a moment, not something on air to restore
+        "graphics": {k: v for k, v in onair.graphics.items() if not k.startswith(TEST_PREFIX)},
+        "override": override.to_data(upstream_of(state)),
     }
 
 

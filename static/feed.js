@@ -22,6 +22,13 @@ export const AUTOMATIC = Object.freeze([
   "hot_hand",
 ]);
 
+/**
+ * A `graphic` shown under the name "test:<type>" (type one of AUTOMATIC) is a rehearsal: pages
+ * also get it as a `<type>` event with `test: true` (its payload as data), played by the same
+ * rules as the real one (hold and veto included), and it never enters the state.
+ */
+export const TEST_PREFIX = "test:";
+
 /** No message (heartbeats included) for this long: the connection is dead; reconnect. */
 export const WATCHDOG_MS = 30000;
 /** Reconnect backoff: full jitter, random(0, min(CAP, BASE * 2^attempt)). */
@@ -133,6 +140,58 @@ export function isFinal(status) {
   return typeof status === "string" && FINAL_STATUSES.has(status.toUpperCase());
 }
 
+function ordinal(n) {
+  if (n % 100 >= 10 && n % 100 <= 20) return `${n}th`;
+  return `${n}${{ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th"}`;
+}
+
+/** Period code -> label for a person, as the server's periodLabel: "2nd Half", "Overtime". */
+export function periodLabel(code) {
+  if (typeof code !== "string") return null;
+  const m = /^(Q|H|OT)(\d*)$/.exec(code.trim().toUpperCase());
+  if (!m) return code;
+  const [, kind, num] = m;
+  if (kind === "OT") {
+    const n = num ? parseInt(num, 10) : 1;
+    return n <= 1 ? "Overtime" : `${ordinal(n)} Overtime`;
+  }
+  if (!num) return code;
+  return `${ordinal(parseInt(num, 10))} ${kind === "Q" ? "Quarter" : "Half"}`;
+}
+
+function periodRank(code) {
+  const m = /^(Q|H|OT)(\d*)$/.exec(String(code).trim().toUpperCase());
+  if (!m) return null;
+  const n = m[2] ? parseInt(m[2], 10) : 1;
+  return m[1] === "OT" ? 100 + n : n;
+}
+
+/**
+ * The line score: one column per period in playing order, the regulation periods of the
+ * game's format always there (Q1-Q4 or H1-H2, unplayed ones with null points), overtimes and
+ * unknown codes as they come. -> [{period, short, home, away, current}].
+ */
+export function linescore(state) {
+  const totals = (state && Array.isArray(state.periodTotals) ? state.periodTotals : []).filter(
+    (p) => p && typeof p.period === "string",
+  );
+  const byCode = new Map();
+  for (const p of totals) if (!byCode.has(p.period)) byCode.set(p.period, p);
+  const codes = [...byCode.keys()];
+  const current = state && typeof state.period === "string" ? state.period : null;
+  if (current && !byCode.has(current)) codes.push(current);
+  const upper = codes.map((c) => c.trim().toUpperCase());
+  const regulation = upper.some((c) => /^Q\d/.test(c)) ? ["Q1", "Q2", "Q3", "Q4"] : upper.some((c) => /^H\d/.test(c)) ? ["H1", "H2"] : [];
+  for (const code of regulation) if (!upper.includes(code)) codes.push(code);
+  const known = codes.filter((c) => periodRank(c) !== null).sort((a, b) => periodRank(a) - periodRank(b));
+  const unknown = codes.filter((c) => periodRank(c) === null);
+  return [...known, ...unknown].map((code) => {
+    const p = byCode.get(code);
+    const pts = (v) => (typeof v === "number" ? v : null);
+    return { period: code, short: periodShort(code), home: p ? pts(p.home) : null, away: p ? pts(p.away) : null, current: code === current };
+  });
+}
+
 /** A team's colour: ?home_color/?away_color, else the server's config, else a default. */
 export function teamColor(side, state, config) {
   if (side !== "home" && side !== "away") return null;
@@ -193,6 +252,7 @@ export function normalizeState(st) {
   if (!isObject(s.feed)) s.feed = { ok: true, error: null, message: null, lastSuccessAt: null };
   if (!isObject(s.roster)) s.roster = {};
   s.held = s.held === true;
+  if (!isObject(s.override)) s.override = null;
   if (typeof s.seq !== "number") s.seq = 0;
   for (const k of ["game", "status", "period", "periodLabel", "periodShort", "clock", "clockDisplay", "clockAt", "leader"]) {
     if (s[k] === undefined) s[k] = null;
@@ -229,8 +289,11 @@ export function applyEvent(state, ev) {
       if (typeof d.home === "number") state.home.score = d.home;
       if (typeof d.away === "number") state.away.score = d.away;
       state.leader = d.leader || leaderOf(state.home.score, state.away.score);
+      if (typeof d.home === "number") trackUpstream(state, { home: d.home });
+      if (typeof d.away === "number") trackUpstream(state, { away: d.away });
       break;
     case "period_change":
+      if (d.to !== undefined) trackUpstream(state, { period: d.to });
       state.period = d.to === undefined ? state.period : d.to;
       state.periodLabel = d.label || d.to || null;
       state.periodShort = periodShort(d.to);
@@ -244,6 +307,10 @@ export function applyEvent(state, ev) {
       state.clockRunning = d.running !== false;
       state.clockAt = typeof ev.at === "number" ? ev.at : Date.now();
       if (d.period) state.period = d.period;
+      trackUpstream(state, Object.assign(
+        { clock: state.clock, clockRunning: state.clockRunning, clockAt: state.clockAt },
+        d.period ? { period: d.period } : {},
+      ));
       break;
     case "game_status":
       state.status = d.to === undefined ? state.status : d.to;
@@ -271,6 +338,7 @@ export function applyEvent(state, ev) {
       if (isObject(d.autofire)) state.autofire = Object.assign({}, d.autofire);
       break;
     case "graphic":
+      if (typeof d.name === "string" && d.name.startsWith(TEST_PREFIX)) break; // a rehearsal moment
       if (d.action === "clear") state.graphics = {};
       else if (d.action === "show" && d.name != null) state.graphics[d.name] = d.payload || {};
       else if (d.action === "hide" && d.name != null) delete state.graphics[d.name];
@@ -294,10 +362,81 @@ export function applyEvent(state, ev) {
         countShot(state, d.before, -1);
       }
       break;
+    case "override":
+      state.override = {
+        active: d.active === true,
+        fields: isObject(d.fields) ? clone(d.fields) : {},
+        upstream: isObject(d.upstream)
+          ? clone(d.upstream)
+          : isObject(state.override) && isObject(state.override.upstream) ? state.override.upstream : {},
+        canUndo: d.canUndo === true,
+      };
+      imposeOverride(state);
+      break;
     default:
       break; // made_three (its shot came first), scoring_run, hot_hand: no state of their own
   }
+  // the operator's override wins over what upstream just said (kept in override.upstream)
+  if (OVERRIDABLE.includes(ev.type) && Object.keys(overrideFields(state)).length) imposeOverride(state);
   return state;
+}
+
+// -- the operator's manual override (see docs/protocol.md, "Manual override") -----------------
+
+/** Event types whose values an override covers: score_update, period_change, clock. */
+const OVERRIDABLE = ["score_update", "period_change", "clock"];
+
+/** What the operator overrides now: a subset of {home, away, period, clock}; {} when none. */
+export function overrideFields(state) {
+  const o = state && state.override;
+  return isObject(o) && o.active === true && isObject(o.fields) ? o.fields : {};
+}
+
+/** Is any of these fields overridden now? */
+export function overridden(state, ...names) {
+  const f = overrideFields(state);
+  return names.some((n) => f[n] !== undefined && f[n] !== null);
+}
+
+function trackUpstream(state, patch) {
+  if (!isObject(state.override)) return;
+  if (!isObject(state.override.upstream)) state.override.upstream = {};
+  Object.assign(state.override.upstream, patch);
+}
+
+/** Show the override where there is one and the upstream's values elsewhere. */
+function imposeOverride(state) {
+  const o = state.override;
+  if (!isObject(o)) return;
+  const f = overrideFields(state);
+  const up = isObject(o.upstream) ? o.upstream : {};
+  const pick = (k) => (f[k] !== undefined && f[k] !== null ? f[k] : up[k] === undefined ? null : up[k]);
+  state.home.score = pick("home");
+  state.away.score = pick("away");
+  state.leader = leaderOf(state.home.score, state.away.score);
+  const period = pick("period");
+  state.period = period;
+  state.periodShort = periodShort(period);
+  state.periodLabel = periodLabel(period);
+  state.clock = pick("clock");
+  state.clockDisplay = state.clock === null ? null : formatClock(parseClock(state.clock)) || state.clock;
+  if (f.clock !== undefined && f.clock !== null) {
+    state.clockRunning = false; // an overridden clock stands still until it is cleared
+  } else {
+    state.clockRunning = up.clockRunning === true;
+    if (typeof up.clockAt === "number") state.clockAt = up.clockAt;
+  }
+}
+
+/** The rehearsal event a "test:<type>" graphic stands for, or null. */
+export function testEvent(msg) {
+  if (!msg || msg.type !== "graphic") return null;
+  const d = isObject(msg.data) ? msg.data : {};
+  if (d.action !== "show" || typeof d.name !== "string" || !d.name.startsWith(TEST_PREFIX)) return null;
+  const type = d.name.slice(TEST_PREFIX.length);
+  if (!AUTOMATIC.includes(type)) return null;
+  const data = isObject(d.payload) ? clone(d.payload) : {};
+  return { seq: msg.seq, type, game: msg.game, at: msg.at, data, test: true };
 }
 
 /** Merge a partial state (CasparCG update()) into a state: team objects field by field. */
@@ -327,7 +466,10 @@ function mergeState(state, patch) {
  *   on("change", fn(state, eventOrNull))            after every change of state
  *   on("connection", fn(connected, why))            for debug displays only, never on air
  * info: {source: "live" | "replay" | "stale" | "update", why: "live" | "replay" | "stale" |
- *        "late" | "hidden" | "held" | "vetoed" | "update"}.
+ *        "late" | "hidden" | "held" | "vetoed" | "override" | "update", test?: true}.
+ * "override": a score_update / period_change whose value the operator overrides (not on air).
+ * A rehearsal graphic "test:<type>" also reaches the <type> and "*" listeners as an event with
+ * `test: true` (same seq as its graphic); it is never folded into the state.
  */
 export class Feed {
   constructor(config, options = {}) {
@@ -583,6 +725,7 @@ export class Feed {
       applyEvent(this.state, msg);
       if (seq !== null) this.state.seq = seq;
       if (msg.type === "clock") this._anchorClock(parseClock(this.state.clock), this.state.clockRunning, 0);
+      else if (msg.type === "override") this._anchorFromState(Date.now());
       this.hasState = true;
     }
     this.stats[source] += 1;
@@ -591,6 +734,13 @@ export class Feed {
     const info = { source, why };
     this._emit(msg.type, msg, animate, info);
     this._emit("*", msg, animate, info);
+    const test = testEvent(msg);
+    if (test) {
+      const tWhy = this._why(test, source, lateMs);
+      const tInfo = { source, why: tWhy, test: true };
+      this._emit(test.type, test, tWhy === "live", tInfo);
+      this._emit("*", test, tWhy === "live", tInfo);
+    }
     this._emit("change", this.state, msg);
   }
 
@@ -601,6 +751,9 @@ export class Feed {
     if (AUTOMATIC.includes(msg.type)) {
       if (this.state.held) return "held";
       if (this.state.autofire[msg.type] === false) return "vetoed";
+      // an upstream score or period the override hides from air must not flash or play a banner
+      if (msg.type === "score_update" && overridden(this.state, "home", "away")) return "override";
+      if (msg.type === "period_change" && overridden(this.state, "period")) return "override";
     }
     return "live";
   }
@@ -801,9 +954,24 @@ export function createOverlay(spec = {}) {
   window.addEventListener("resize", fit);
 
   // Show nothing until the fonts are in, but never wait more than 2 s for them.
-  const reveal = () => root.classList.remove("sf-loading");
+  let revealed = false;
+  const reveal = () => {
+    root.classList.remove("sf-loading");
+    revealed = true;
+    markPainted();
+  };
   const fonts = document.fonts && document.fonts.ready ? document.fonts.ready : Promise.resolve();
   Promise.race([fonts, new Promise((r) => setTimeout(r, 2000))]).then(reveal, reveal);
+
+  // performance.mark("shotfeed:painted") once the first state is on screen (revealed, drawn,
+  // and a frame later): what bench/overlays.py reads as "time to state".
+  let painted = false;
+  function markPainted() {
+    if (painted || !revealed || !feed.hasState) return;
+    painted = true;
+    requestAnimationFrame(() => setTimeout(() => performance.mark("shotfeed:painted"), 0));
+  }
+  feed.on("restore", markPainted);
 
   if (config.debug) debugPanel(overlay);
   window.shotfeed = overlay;

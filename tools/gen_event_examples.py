@@ -30,6 +30,7 @@ import orjson
 from server import events as ev
 from server import tracker
 from server.events import Event
+from server.override import Override, parse_patch, upstream_of
 from server.roster import GameConfig
 from server.shots import ShotParser, decode_body
 from server.tracker import GameState, PollContext
@@ -229,6 +230,29 @@ TYPE_DOCS: dict[str, TypeDoc] = {
             ("roster", '`{"<pid>": {name, number}}`'),
         ),
     ),
+    ev.OVERRIDE: TypeDoc(
+        "The operator sets, clears or undoes a manual override of the score, period or clock "
+        "(`PUT`/`DELETE /api/games/{id}/override`, `POST …/override/undo`). Carries the whole "
+        "new setting, not the change. While a field is overridden, `state` and the overlays "
+        "show the override; `score_update`, `period_change` and `clock` events still carry the "
+        "upstream's values, and an overlay does not animate a `score_update` / `period_change` "
+        'whose value is overridden (`why: "override"`).',
+        (
+            ("action", '`"set"`, `"clear"` or `"undo"`'),
+            ("active", "true while any field is overridden"),
+            (
+                "fields",
+                "what is overridden now: any of `home`, `away` (scores), `period` (code), "
+                '`clock` (`"HH:MM:SS"`); `{}` when none',
+            ),
+            (
+                "upstream",
+                "what the upstream says at this seq: `{home, away, period, clock, "
+                "clockRunning, clockAt}`",
+            ),
+            ("canUndo", "whether `POST …/override/undo` has an earlier setting to go back to"),
+        ),
+    ),
 }
 
 
@@ -414,6 +438,19 @@ def play() -> list[Event]:
     g.wait(600_000)
     g.totals["status"] = "FINAL"
     g.poll()
+
+    # The arena's book has the home side one point up on ShotTracker: the operator overrides
+    # the score by hand, and clears the override when the upstream is corrected.
+    home_score = g.state.home_score or 0
+    override = Override()
+    for change in ("set", "clear"):
+        if change == "set":
+            data = override.set(parse_patch({"home": home_score + 1}))
+        else:
+            data = override.clear()
+        data["upstream"] = upstream_of(g.state)
+        g.operator(ev.OVERRIDE, data)
+        override = override.apply(ev.OVERRIDE, data)
     g.operator(ev.GRAPHIC, {"action": "clear", "name": None, "payload": {}})
     return g.events
 
@@ -534,6 +571,8 @@ def _summary(e: Event) -> str:
         text = f"ok={d['ok']} error={d['error']}"
     elif e.type == ev.GRAPHIC:
         text = f"{d['action']} {d['name']}"
+    elif e.type == ev.OVERRIDE:
+        text = f"{d['action']} fields={d['fields']} upstream home={d['upstream']['home']}"
     elif e.type == ev.HOLD:
         vetoed = [t for t, on in d["autofire"].items() if not on]
         text = f"held={d['held']} vetoed={vetoed}"

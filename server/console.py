@@ -1,0 +1,106 @@
+"""The operator console: ``GET /operator``, one page to run a live show.
+
+The page itself is public (it holds nothing secret) and asks for an operator token, which it
+keeps in ``sessionStorage`` and sends as ``Authorization: Bearer`` to the operator API; there is
+no cookie, so there is nothing for a cross-site request to ride on. Everything it shows comes
+from the API and the WebSocket feed (``static/operator.js``), and every text from upstream or an
+operator goes on screen as text (``textContent``), never as HTML.
+
+The page is a Jinja2 template (``overlays/operator.html``, autoescaped) plus ``static/
+operator.js`` and ``static/operator.css``: no build step, nothing from outside the server. Its
+Content-Security-Policy allows scripts and styles only from this server, connections only back
+to it, frames (the overlay previews) only from it, and nobody may frame the console itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from functools import lru_cache
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from server.events import AUTOMATIC_TYPES, PROTOCOL_VERSION
+from server.pages import OVERLAYS, STATIC_DIR, templates
+
+TEMPLATE = "operator.html"
+ASSETS = ("operator.js", "operator.css", "feed.js")
+_HOST = re.compile(r"^[A-Za-z0-9.\[\]:-]{1,255}$")
+
+# What the page lists and operator.js binds: key -> what it does (one table, so the page can
+# never show a shortcut that does something else).
+SHORTCUTS: tuple[tuple[str, str], ...] = (
+    ("H", "hold / release every automatic graphic"),
+    ("P or Esc", "PANIC: every graphic off air now (Esc in a text field only leaves the field)"),
+    ("L", "lower third: show what is typed, or take it off if it is on"),
+    ("1 to 5", "lower-third presets 1 to 5 (again: take it off)"),
+    ("T", "three-pointer splash by hand (the player picked under Graphics)"),
+    ("Shift+U", "undo the last override change"),
+)
+
+
+@lru_cache(maxsize=32)
+def _hash(name: str, mtime_ns: int) -> str:
+    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def asset_urls() -> dict[str, str]:
+    """Cache-busting URLs: a console left open over an upgrade reloads into the new code."""
+    out = {}
+    for name in ASSETS:
+        try:
+            version = _hash(name, (STATIC_DIR / name).stat().st_mtime_ns)
+        except OSError:
+            version = "0"
+        out[name] = f"/static/{name}?v={version}"
+    return out
+
+
+def csp(host: str) -> str:
+    connect = "'self'"
+    if _HOST.match(host):
+        connect += f" ws://{host} wss://{host}"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            f"connect-src {connect}",
+            "frame-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+async def operator_page(request: Request) -> Response:
+    tpl: Jinja2Templates = getattr(request.app.state, "templates", None) or templates()
+    assets = asset_urls()
+    config = {
+        "protocol": PROTOCOL_VERSION,
+        "serverNow": int(time.time() * 1000),
+        "assets": assets,
+        "overlays": [{"name": n, "about": a} for n, a in OVERLAYS.items()],
+        "automatic": list(AUTOMATIC_TYPES),
+    }
+    response = tpl.TemplateResponse(
+        request,
+        TEMPLATE,
+        {"config": config, "assets": assets, "shortcuts": SHORTCUTS},
+    )
+    response.headers["content-security-policy"] = csp(request.headers.get("host", ""))
+    response.headers["cache-control"] = "no-store"
+    response.headers["referrer-policy"] = "no-referrer"
+    response.headers["x-content-type-options"] = "nosniff"
+    response.headers["x-frame-options"] = "DENY"
+    return response
+
+
+ROUTES = [Route("/operator", operator_page, methods=["GET"], name="operator")]
