@@ -156,7 +156,11 @@ def _print_urls(settings: Settings, game: str) -> None:
 
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = f"http://{host}:{settings.port}"
-    lines = [f"shotfeed is following game {game}", f"  index      {base}/"]
+    lines = [
+        f"shotfeed is following game {game}",
+        f"  index      {base}/",
+        f"  operator   {base}/operator   (operator token below)",
+    ]
     lines += [f"  {name:<10} {base}/overlays/{name}?game={game}" for name in OVERLAYS]
     lines += [
         f"  state      {base}/api/games/{game}/state (vMix: state.xml, .csv, .flat.json)",
