@@ -33,6 +33,7 @@ from starlette.templating import Jinja2Templates
 from server.api import OrjsonResponse, error_response
 from server.events import PROTOCOL_VERSION
 from server.pages import OVERLAYS, STATIC_DIR, TEMPLATES_DIR, templates
+from server.tracker import shot_data
 
 WIDTH = 1920
 HEIGHT = 1080
@@ -357,7 +358,36 @@ async def overlay_manifest(request: Request) -> Response:
     return OrjsonResponse(manifest(name, url))
 
 
+# What the shot chart draws from, per shot: the rest of `shot` data (player, session, clock,
+# attributes...) would be ~5x the bytes of its page for a whole game.
+SHOTCHART_FIELDS = ("key", "t", "x", "y", "made", "three", "team")
+
+
+async def shotchart_shots(request: Request) -> Response:
+    """``GET /overlays/shotchart/shots.json?game=ID``: every counting shot of the game (oldest
+    first) as compact rows of ``SHOTCHART_FIELDS``, for the shot chart page to load once on
+    hello. The same shots as ``/api/games/{id}/shots``; the overlay key applies as to the page.
+    """
+    settings = request.app.state.settings
+    if not key_ok(request.query_params.get("key"), settings.overlay_key):
+        return error_response(403, "forbidden", "this overlay needs ?key=<overlay key>")
+    game_id = (request.query_params.get("game") or "").strip()
+    game = request.app.state.games.games.get(game_id) if _GAME.match(game_id) else None
+    if game is None:
+        return error_response(404, "not_found", "no such game is being followed")
+    state, config = game.state, game.config
+    present = sorted((k for k in state.shots.values() if k.present), key=lambda k: k.shot.t)
+    rows = []
+    for known in present:
+        data = shot_data(known, config, state)
+        rows.append([data[f] for f in SHOTCHART_FIELDS])
+    response = OrjsonResponse({"fields": list(SHOTCHART_FIELDS), "shots": rows})
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
 ROUTES = [
+    Route("/overlays/shotchart/shots.json", shotchart_shots, methods=["GET"]),
     Route("/overlays/{name}", overlay_page, methods=["GET"], name="overlay"),
     Route("/overlays/{name}/manifest.json", overlay_manifest, methods=["GET"]),
 ]
