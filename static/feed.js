@@ -225,6 +225,44 @@ export function teamName(side, state) {
   return (t && (t.name || t.short)) || (side === "home" ? "Home" : side === "away" ? "Away" : "");
 }
 
+/**
+ * The score flash of the scorebug and the arena board: on a live score_update, the side(s)
+ * whose score rose flash once (a correction never does). `cellOf(side)` is the element that
+ * gets the `flash` class for `ms`. Returns `{ onScore, clear }`: hand `onScore` to
+ * `feed.on("score_update", …)`, call `clear` when the page jumps to a restored state.
+ */
+export function scoreFlash(ov, cellOf, ms) {
+  const timers = {};
+  function flash(side) {
+    const cell = cellOf(side);
+    cell.classList.remove("flash");
+    void cell.offsetWidth; // restart the animation
+    cell.classList.add("flash");
+    clearTimeout(timers[side]);
+    timers[side] = setTimeout(() => cell.classList.remove("flash"), ms);
+  }
+  function clear() {
+    for (const side of ["home", "away"]) {
+      clearTimeout(timers[side]);
+      cellOf(side).classList.remove("flash");
+    }
+  }
+  function onScore(ev, animate) {
+    const d = ev.data || {};
+    if (!animate || !ov.playing || d.correction) return;
+    const prev = d.prev || {};
+    let rose = false;
+    for (const side of ["home", "away"]) {
+      if (typeof d[side] === "number" && typeof prev[side] === "number" && d[side] > prev[side]) {
+        flash(side);
+        rose = true;
+      }
+    }
+    if (rose) ov.markPlayed("score_update", ev.seq);
+  }
+  return { onScore, clear };
+}
+
 // -- state: the hello state, kept current by applying events ----------------------------------
 
 function emptyTeam() {
