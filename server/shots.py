@@ -261,6 +261,9 @@ class ShotParser:
         self._memo: dict[int, tuple[dict[str, Any], Shot]] = {}
         self._last_body: bytes | None = None
         self._last_payload: Payload | None = None
+        self._prev_raw: list[Any] = []
+        self._prev_shots: tuple[Shot, ...] = ()
+        self._prev_skipped: tuple[Skipped, ...] = ()
 
     @property
     def last_payload(self) -> Payload | None:
@@ -288,7 +291,17 @@ class ShotParser:
         new_memo: dict[int, tuple[dict[str, Any], Shot]] = {}
         shots: list[Shot] = []
         skipped: list[Skipped] = []
-        for raw in raw_shots:
+        rest: list[Any] = raw_shots
+        # The usual poll is the last one with shots appended: one list comparison (in C) proves
+        # the old records unchanged, and only the new tail is looked at record by record.
+        prev = self._prev_raw
+        n = len(prev)
+        if n and len(raw_shots) >= n and raw_shots[:n] == prev:
+            shots.extend(self._prev_shots)
+            skipped.extend(self._prev_skipped)
+            new_memo.update(memo)
+            rest = raw_shots[n:]
+        for raw in rest:
             if isinstance(raw, dict):
                 t = raw.get("t")
                 cached = memo.get(t) if isinstance(t, int) else None
@@ -306,6 +319,9 @@ class ShotParser:
             if shot.t not in new_memo:
                 new_memo[shot.t] = (raw, shot)
         self._memo = new_memo
+        self._prev_raw = raw_shots
+        self._prev_shots = tuple(shots)
+        self._prev_skipped = tuple(skipped)
         totals: GameTotals | None = None
         problem: str | None = None
         try:
