@@ -66,10 +66,15 @@ def _game_id(request: Request) -> str:
     return game_id
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def _body(request: Request) -> bytes:
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ApiError(413, "too_large", f"request body over {MAX_BODY // 1024} KiB")
+    return body
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await _body(request)
     if not body:
         raise ApiError(400, "bad_json", "a JSON object body is required")
     try:
@@ -268,29 +273,31 @@ async def hold(request: Request) -> Response:
     unknown = set(body) - {"held", "autofire"}
     if unknown or not body:
         raise ApiError(422, "invalid", 'send {"held": bool} and/or {"autofire": {type: bool}}')
+    if "held" in body and not isinstance(body["held"], bool):
+        raise ApiError(422, "invalid", "held must be true or false")
+    arms = body.get("autofire", {})
+    if not isinstance(arms, dict) or not all(isinstance(v, bool) for v in arms.values()):
+        raise ApiError(422, "invalid", "autofire must be an object of type -> bool")
+    bad = sorted(set(arms) - set(ev.AUTOMATIC_TYPES))
+    if bad:
+        raise ApiError(
+            422,
+            "invalid",
+            f"not automatic graphic types: {', '.join(bad)}; "
+            f"known: {', '.join(ev.AUTOMATIC_TYPES)}",
+        )
     game = _games(request).games[game_id]
-    held = game.onair.held
-    autofire = dict(game.onair.autofire)
-    if "held" in body:
-        if not isinstance(body["held"], bool):
-            raise ApiError(422, "invalid", "held must be true or false")
-        held = body["held"]
-    if "autofire" in body:
-        arms = body["autofire"]
-        if not isinstance(arms, dict) or not all(isinstance(v, bool) for v in arms.values()):
-            raise ApiError(422, "invalid", "autofire must be an object of type -> bool")
-        bad = sorted(set(arms) - set(ev.AUTOMATIC_TYPES))
-        if bad:
-            raise ApiError(
-                422,
-                "invalid",
-                f"not automatic graphic types: {', '.join(bad)}; "
-                f"known: {', '.join(ev.AUTOMATIC_TYPES)}",
-            )
-        autofire.update(arms)
-    before = {"held": game.onair.held, "autofire": dict(game.onair.autofire)}
-    event = await game.append(ev.HOLD, {"held": held, "autofire": autofire})
-    await _audit(request, game_id, "hold", before, {"held": held, "autofire": autofire})
+    before: dict[str, Any] = {}
+
+    def build() -> tuple[str, dict[str, Any]]:
+        # Under the game's lock: two operators arming different types at once both count.
+        before.update(held=game.onair.held, autofire=dict(game.onair.autofire))
+        held = body.get("held", game.onair.held)
+        return ev.HOLD, {"held": held, "autofire": {**game.onair.autofire, **arms}}
+
+    event = await game.append_with(build)
+    assert event is not None
+    await _audit(request, game_id, "hold", before, event.data)
     return OrjsonResponse({"event": event.to_message()})
 
 
@@ -313,9 +320,7 @@ async def put_config(request: Request) -> Response:
 async def import_roster(request: Request) -> Response:
     """The roster as CSV (pid,number,name) or JSON; ``?replace=1`` removes players left out."""
     game_id = _game_id(request)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "too_large", f"request body over {MAX_BODY // 1024} KiB")
+    body = await _body(request)
     if not body.strip():
         raise ApiError(400, "bad_request", "send the roster as text/csv or application/json")
     replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes", "on")

@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from server import tracker
 from server.config import Settings
-from server.events import Event
+from server.events import CONFIG, Event
 from server.onair import OnAir
 from server.override import Override
 from server.roster import GameConfig
@@ -127,10 +127,9 @@ class Game:
 
     async def append(self, type_: str, data: dict[str, Any]) -> Event:
         """An operator event (graphic, hold, config...): next seq in the same log."""
-        async with self._lock:
-            state, event = tracker.append(self.state, type_, data, self.now_ms())
-            await self._commit(state, [event])
-            return event
+        event = await self.append_with(lambda: (type_, data))
+        assert event is not None
+        return event
 
     async def append_with(
         self, build: Callable[[], tuple[str, dict[str, Any]] | None]
@@ -156,6 +155,6 @@ class Game:
                 self.store.save_config, self.id, config, limiter=self._limiter
             )
             self.config = config
-            state, event = tracker.append(self.state, "config", config.to_data(), self.now_ms())
+            state, event = tracker.append(self.state, CONFIG, config.to_data(), self.now_ms())
             await self._commit(state, [event])
             return event
