@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from server.events import EVENT_TYPES, PROTOCOL_VERSION
 from server.games import Games
 from server.hub import (
+    CLOSE_NORMAL,
     CLOSE_TOO_BIG,
     DirectSubscription,
     Hub,
@@ -197,7 +198,7 @@ async def _sender(
             try:
                 item = await sub.receive.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
-                await _close(websocket, sub.close_code or 1000, sub.close_reason)
+                await _close(websocket, sub.close_code or CLOSE_NORMAL, sub.close_reason)
                 return
         if item is None:
             continue

@@ -28,6 +28,7 @@ from server.upstream import (
     FORBIDDEN,
     RATE_LIMITED,
     UNAUTHORIZED,
+    UPSTREAM_ERROR,
     NotModified,
     Shots,
     UpstreamClient,
@@ -121,7 +122,7 @@ class Poller:
         except (OSError, sqlite3.Error) as exc:  # the store: keep polling, state not advanced
             log.exception("game %s: could not persist a poll", self.game.id)
             return await self._failed(
-                UpstreamError("upstream_error", f"store error: {exc}"), started, report=False
+                UpstreamError(UPSTREAM_ERROR, f"store error: {exc}"), started, report=False
             )
         self._observe(outcome, started)
         delay = next_delay(

@@ -34,15 +34,6 @@ RATE_LIMITED = "rate_limited"
 UPSTREAM_ERROR = "upstream_error"
 TIMEOUT = "timeout"
 BAD_PAYLOAD = "bad_payload"
-ERROR_CODES = (
-    FORBIDDEN,
-    UNAUTHORIZED,
-    NOT_FOUND,
-    RATE_LIMITED,
-    UPSTREAM_ERROR,
-    TIMEOUT,
-    BAD_PAYLOAD,
-)
 
 
 @dataclass(frozen=True, slots=True)
