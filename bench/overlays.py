@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.screenshots import GAME, OVERLAY_NAMES, chromium, sim_show, wait  # noqa: E402
-from server.simgame import simulate_game  # noqa: E402
+from server.sim.simgame import simulate_game  # noqa: E402
 
 SEED = 2
 WATCH_MS = 2500

@@ -42,12 +42,12 @@ from typing import Any
 import anyio
 import orjson
 
-from server import tracker
 from server.config import Settings
-from server.game import Game
-from server.shots import ShotParser
-from server.store import Store
-from server.tracker import GameState, PollContext
+from server.core import tracker
+from server.core.shots import ShotParser
+from server.core.tracker import GameState, PollContext
+from server.live.ledger import Game
+from server.live.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "tests" / "data" / "seed_shots.json"

@@ -5,7 +5,7 @@ some, ``--out DIR`` elsewhere, ``--seed N`` another simulated game, ``--scale 1`
 It is not a test. It also saves ``index.png``: the index page with its live thumbnails.
 
 A real shotfeed (the app under uvicorn, as ``shotfeed demo`` runs it) follows the embedded
-ShotTracker simulator (``server.simulator``: HMAC-signed requests, the documented JSON) with
+ShotTracker simulator (``server.sim.simulator``: HMAC-signed requests, the documented JSON) with
 the simulated game's teams, colours and roster configured. The simulator's clock is driven
 from here, so the moments are chosen rather than waited for:
 
@@ -41,11 +41,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from server.app import create_app  # noqa: E402
 from server.config import Settings  # noqa: E402
-from server.loopback import LoopbackServer  # noqa: E402
-from server.simgame import SimGame, SimShot, simulate_game  # noqa: E402
-from server.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app  # noqa: E402
+from server.sim.loopback import LoopbackServer  # noqa: E402
+from server.sim.simgame import SimGame, SimShot, simulate_game  # noqa: E402
+from server.sim.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app  # noqa: E402
+from server.web.app import create_app  # noqa: E402
 
 GAME = "DEMO"
 TOKEN = "bench-operator-token-0123456789"

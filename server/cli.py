@@ -76,7 +76,7 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.app import create_app
+    from server.web.app import create_app
 
     overrides: dict[str, Any] = {
         "host": args.host,
@@ -152,7 +152,7 @@ def _tail_cmd(args: argparse.Namespace) -> int:
 
 
 def _print_urls(settings: Settings, game: str) -> None:
-    from server.pages import OVERLAYS
+    from server.web.pages import OVERLAYS
 
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = f"http://{host}:{settings.port}"
@@ -175,12 +175,12 @@ def _demo(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from server.app import create_app
-    from server.loopback import LoopbackServer
-    from server.roster import GameConfig
-    from server.simgame import simulate_game
-    from server.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
-    from server.store import Store
+    from server.core.roster import GameConfig
+    from server.live.store import Store
+    from server.sim.loopback import LoopbackServer
+    from server.sim.simgame import simulate_game
+    from server.sim.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
+    from server.web.app import create_app
 
     if args.speed <= 0:
         raise ConfigError("--speed must be > 0")
@@ -249,8 +249,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from server.recording import open_recording, record
-    from server.upstream import Credentials
+    from server.live.upstream import Credentials
+    from server.sim.recording import open_recording, record
 
     settings = Settings.from_environ(os.environ, base_url=args.upstream)
     creds = Credentials(settings.username, settings.secret) if settings.signing else None
@@ -274,7 +274,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from server.recording import Replay, read_recording
+    from server.sim.recording import Replay, read_recording
 
     try:
         frames = read_recording(args.file)

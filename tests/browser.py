@@ -37,8 +37,8 @@ import httpx
 import pytest
 import uvicorn
 
-from server.app import create_app
 from server.config import Settings
+from server.web.app import create_app
 from tests.server_fixtures import AUTH, GAME, MAX_WS_FRAME, TOKEN, seed_doc
 from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.events import Event
-from server.roster import GameConfig
-from server.shots import parse_payload
-from server.tracker import Detection, GameState, PollContext, detect
+from server.core.events import Event
+from server.core.roster import GameConfig
+from server.core.shots import parse_payload
+from server.core.tracker import Detection, GameState, PollContext, detect
 
 HOME_ID = "1"
 AWAY_ID = "2"

@@ -13,10 +13,10 @@ import anyio
 import httpx
 
 from server.config import Settings
-from server.game import Game
-from server.poller import Poller
-from server.store import Store
-from server.upstream import Credentials, UpstreamClient
+from server.live.ledger import Game
+from server.live.poller import Poller
+from server.live.store import Store
+from server.live.upstream import Credentials, UpstreamClient
 
 
 async def main(url: str, db: str, game_id: str) -> None:

@@ -21,8 +21,8 @@ import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
-from server.app import create_app
 from server.config import Settings
+from server.web.app import create_app
 from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 
 DATA = Path(__file__).parent / "data"

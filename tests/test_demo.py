@@ -24,7 +24,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from server.simgame import simulate_game
+from server.sim.simgame import simulate_game
 from tests.server_fixtures import free_port
 
 pytestmark = [pytest.mark.network, pytest.mark.anyio]

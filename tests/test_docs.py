@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from server.events import EVENT_TYPES, PROTOCOL_VERSION
+from server.core.events import EVENT_TYPES, PROTOCOL_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "events.md"

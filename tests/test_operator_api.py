@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server import roster_import
+from server.core import roster_import
 from server.errors import ConfigError
 from tests.browser import shot, with_shots
 from tests.server_fixtures import AUTH, GAME, TOKEN, Feed, recv_json, running_feed

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from server.pages import OVERLAYS
+from server.web.pages import OVERLAYS
 from tests import browser as shared
 from tests.browser import Rig, shot, with_shots
 from tests.upstream_app import Reply

@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
-from server.overlays import PARAMS, parse_params
-from server.pages import OVERLAYS, STATIC_DIR
+from server.web.assets import STATIC_DIR
+from server.web.overlays import PARAMS, parse_params
+from server.web.pages import OVERLAYS
 from tests.server_fixtures import GAME, running_feed
 
 pytestmark = [pytest.mark.network, pytest.mark.anyio]

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from server import events as ev
-from server.onair import OnAir
-from server.override import (
+from server.core import events as ev
+from server.core.onair import OnAir
+from server.core.override import (
     MAX_UNDO,
     Override,
     OverrideError,
@@ -21,9 +21,9 @@ from server.override import (
     parse_patch,
     upstream_of,
 )
-from server.roster import GameConfig
-from server.snapshot import FeedInfo, build_state, flat_row
-from server.tracker import GameState
+from server.core.roster import GameConfig
+from server.core.snapshot import FeedInfo, build_state, flat_row
+from server.core.tracker import GameState
 
 FEED = FeedInfo(True, None, None, 1_000)
 UPSTREAM = GameState(

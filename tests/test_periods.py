@@ -1,10 +1,10 @@
-"""server.periods: period codes as they read on air, unknown codes passed through unchanged."""
+"""server.core.periods: period codes as they read on air, unknown codes passed through unchanged."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.periods import ordinal, period_label, period_short
+from server.core.periods import ordinal, period_label, period_short
 
 # code -> (label, short)
 PERIODS: list[tuple[str, str, str]] = [

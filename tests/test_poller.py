@@ -25,14 +25,14 @@ import httpx
 import orjson
 import pytest
 
-from server import signing
 from server.config import Settings
+from server.core import signing
+from server.core.events import Event
 from server.errors import UpstreamError
-from server.events import Event
-from server.game import Game
-from server.poller import MIN_DELAY_S, Poller, next_delay
-from server.store import Store
-from server.upstream import Credentials, UpstreamClient
+from server.live.ledger import Game
+from server.live.poller import MIN_DELAY_S, Poller, next_delay
+from server.live.store import Store
+from server.live.upstream import Credentials, UpstreamClient
 from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 
 DATA = Path(__file__).parent / "data"

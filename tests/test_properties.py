@@ -24,11 +24,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import events as ev
+from server.core import events as ev
+from server.core.events import Event
+from server.core.shots import Payload, ShotParser, parse_payload
+from server.core.tracker import GameState, PollContext, append, detect, feed_status
 from server.errors import PayloadError
-from server.events import Event
-from server.shots import Payload, ShotParser, parse_payload
-from server.tracker import GameState, PollContext, append, detect, feed_status
 from tests.payloads import AWAY_ID, HOME_ID, T0, doc, rec
 
 TIMES = [T0 + dt for dt in (0, 1_000, 2_000, 25_000, 26_000, 60_000)]

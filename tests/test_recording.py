@@ -25,17 +25,17 @@ import pytest
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect
 
-import server.games
-from server.app import create_app
+import server.live.following
 from server.config import Settings
-from server.events import Event
-from server.game import Game
-from server.recording import Frame, Replay, open_recording, read_recording, record
-from server.shots import parse_payload
-from server.simgame import simulate_game
-from server.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
-from server.store import Store
-from server.upstream import SHOTS_PATH, Credentials
+from server.core.events import Event
+from server.core.shots import parse_payload
+from server.live.ledger import Game
+from server.live.store import Store
+from server.live.upstream import SHOTS_PATH, Credentials
+from server.sim.recording import Frame, Replay, open_recording, read_recording, record
+from server.sim.simgame import simulate_game
+from server.sim.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
+from server.web.app import create_app
 from tests.server_fixtures import free_port
 from tests.upstream_app import LiveServer
 
@@ -373,7 +373,7 @@ async def test_record_then_replay_gives_the_server_the_same_events(
 
     stepped = SteppedReplay(frames)
     # The server's Game runs on the recorded time of the frame it was just served.
-    monkeypatch.setattr(server.games, "Game", partial(Game, clock=stepped.now_s))
+    monkeypatch.setattr(server.live.following, "Game", partial(Game, clock=stepped.now_s))
     with LiveServer(stepped) as up, feed_server(up.url, game, tmp_path) as srv:
         with anyio.fail_after(20):
             while stepped.served < len(frames) + 3:

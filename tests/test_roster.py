@@ -1,4 +1,4 @@
-"""server.roster: the operator's teams and roster, partial updates and their validation."""
+"""server.core.roster: the operator's teams and roster, partial updates and their validation."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from server.core.roster import GameConfig, Player, TeamInfo
 from server.errors import ConfigError
-from server.roster import GameConfig, Player, TeamInfo
 
 FULL = {
     "home": {"teamId": "1", "name": "Hawks", "short": "HAW", "color": "#c8102e"},

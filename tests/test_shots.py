@@ -1,4 +1,4 @@
-"""server.shots: the payload -> validated values; one bad record never spoils the rest."""
+"""server.core.shots: the payload -> validated values; one bad record never spoils the rest."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from server.errors import PayloadError
-from server.shots import (
+from server.core.shots import (
     GameTotals,
     PeriodTotal,
     ShotParser,
@@ -18,6 +17,7 @@ from server.shots import (
     parse_shot,
     parse_totals,
 )
+from server.errors import PayloadError
 from tests.payloads import doc, period_total, rec, totals
 
 SEED_SID = "587af773-3aa2-11ed-a78a-0242e9e2912e"

@@ -1,4 +1,4 @@
-"""server.signing: ShotTracker's HMAC-SHA1 signing, checked against an independent computation."""
+"""server.core.signing: ShotTracker's HMAC-SHA1 signing, checked against an independent one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from server import signing
+from server.core import signing
 
 USERNAME = "shotfeed-test"
 SECRET = "not-a-real-secret"

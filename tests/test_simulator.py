@@ -2,7 +2,7 @@
 
 The game checks recompute everything from the records themselves (distance from positions,
 three-or-two from the rules' line, scores from makes and free throws) with formulas written
-here, independently of ``server.simgame``. The HTTP checks run the app under a real uvicorn
+here, independently of ``server.sim.simgame``. The HTTP checks run the app under a real uvicorn
 and sign requests with the same code the poller uses, so the demo's end-to-end path is tested.
 """
 
@@ -20,19 +20,11 @@ import httpx
 import orjson
 import pytest
 
-from server import signing
+from server.core import signing
+from server.core.roster import GameConfig
+from server.core.shots import parse_payload
 from server.errors import UpstreamError
-from server.roster import GameConfig
-from server.shots import parse_payload
-from server.simgame import SimGame, simulate_game
-from server.simulator import (
-    DEMO_SECRET,
-    DEMO_USERNAME,
-    FAULT_HEADER,
-    FAULT_KINDS,
-    create_simulator_app,
-)
-from server.upstream import (
+from server.live.upstream import (
     BAD_PAYLOAD,
     TIMEOUT,
     UPSTREAM_ERROR,
@@ -40,6 +32,14 @@ from server.upstream import (
     NotModified,
     Shots,
     UpstreamClient,
+)
+from server.sim.simgame import SimGame, simulate_game
+from server.sim.simulator import (
+    DEMO_SECRET,
+    DEMO_USERNAME,
+    FAULT_HEADER,
+    FAULT_KINDS,
+    create_simulator_app,
 )
 from tests.upstream_app import LiveServer
 

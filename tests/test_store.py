@@ -13,12 +13,12 @@ import orjson
 import pytest
 
 from server.config import Settings
-from server.events import Event
-from server.game import Game
-from server.roster import GameConfig
-from server.shots import parse_payload
-from server.store import Store
-from server.tracker import GameState
+from server.core.events import Event
+from server.core.roster import GameConfig
+from server.core.shots import parse_payload
+from server.core.tracker import GameState
+from server.live.ledger import Game
+from server.live.store import Store
 
 DATA = Path(__file__).parent / "data"
 GAME = "EVT"

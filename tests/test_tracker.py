@@ -1,4 +1,4 @@
-"""server.tracker: scripted polls in, the exact broadcast events out.
+"""server.core.tracker: scripted polls in, the exact broadcast events out.
 
 Every scripted test starts from a baseline poll (0-0, Q1, 10:00, ACTIVE, no shots) so the events
 that follow are exactly the ones the script causes, numbered from seq 1. The ``game`` fixture
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from server import events as ev
-from server.events import Event
-from server.roster import GameConfig, Player, TeamInfo
-from server.shots import parse_payload
-from server.tracker import (
+from server.core import events as ev
+from server.core.events import Event
+from server.core.roster import GameConfig, Player, TeamInfo
+from server.core.shots import parse_payload
+from server.core.tracker import (
     FeedHealth,
     GameState,
     KnownShot,

@@ -14,9 +14,9 @@ import anyio
 import httpx
 import pytest
 
-from server import signing
+from server.core import signing
 from server.errors import UpstreamError
-from server.upstream import (
+from server.live.upstream import (
     MAX_RETRY_AFTER_S,
     Credentials,
     NotModified,

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from server.loopback import LoopbackServer
+from server.sim.loopback import LoopbackServer
 
 
 @dataclass

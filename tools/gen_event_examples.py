@@ -5,8 +5,8 @@ example payload (``tests/data/seed_shots.json``), is driven through the real cod
 server uses — ``decode_body`` + ``ShotParser`` + ``tracker.detect`` for polls,
 ``tracker.feed_status`` for upstream health and ``tracker.append`` for operator actions — with
 a fixed server clock, so the output is deterministic. Every type in
-``server.events.EVENT_TYPES`` must come out at least once, and the documented ``data`` fields of
-each type must be exactly the keys the detector produced; otherwise this fails loudly.
+``server.core.events.EVENT_TYPES`` must come out at least once, and the documented ``data``
+fields of each type must be exactly the keys the detector produced; otherwise this fails loudly.
 
 Only the text between ``<!-- examples:start -->`` and ``<!-- examples:end -->`` is replaced;
 the prose around it is edited by hand.
@@ -27,13 +27,13 @@ from typing import Any
 
 import orjson
 
-from server import events as ev
-from server import tracker
-from server.events import Event
-from server.override import Override, parse_patch, upstream_of
-from server.roster import GameConfig
-from server.shots import ShotParser, decode_body
-from server.tracker import GameState, PollContext
+from server.core import events as ev
+from server.core import tracker
+from server.core.events import Event
+from server.core.override import Override, parse_patch, upstream_of
+from server.core.roster import GameConfig
+from server.core.shots import ShotParser, decode_body
+from server.core.tracker import GameState, PollContext
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "tests" / "data" / "seed_shots.json"

@@ -1,8 +1,8 @@
 """Record a short simulated game as ``shotfeed record`` would, for the tests to replay.
 
-The embedded ShotTracker simulator (``server.simulator``) plays a short deterministic game
+The embedded ShotTracker simulator (``server.sim.simulator``) plays a short deterministic game
 (seed 7, halves of 4 minutes: tip-off, made threes, a re-credited shot, half-time, FINAL) at
-50x on a real uvicorn on a loopback port, and ``server.recording.record`` polls it with the demo
+50x on a real uvicorn on a loopback port, and ``server.sim.recording.record`` polls it with the demo
 credentials (every request HMAC-signed and checked) until the game is FINAL, plus a few frames.
 The result is ``tests/data/demo-game.jsonl.gz`` (gzip: a game's polls repeat each other, so
 the file is a few dozen KB instead of half a MB).
@@ -24,11 +24,11 @@ from typing import IO
 import anyio
 import orjson
 
-from server.loopback import LoopbackServer
-from server.recording import Frame, open_recording, read_recording, record
-from server.simgame import simulate_game
-from server.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
-from server.upstream import Credentials
+from server.live.upstream import Credentials
+from server.sim.loopback import LoopbackServer
+from server.sim.recording import Frame, open_recording, read_recording, record
+from server.sim.simgame import simulate_game
+from server.sim.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "tests" / "data" / "demo-game.jsonl.gz"

@@ -6,15 +6,11 @@ as text, never as HTML). Names starting with ``_`` are pages or partials, not ov
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = ROOT / "overlays"
-STATIC_DIR = ROOT / "static"
+from server.web.assets import TEMPLATES_DIR
 
 # name -> what it is; the overlay pages themselves arrive with the overlays work.
 OVERLAYS: dict[str, str] = {

@@ -17,15 +17,15 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from server import tracker
 from server.config import Settings
-from server.events import CONFIG, Event
-from server.onair import OnAir
-from server.override import Override
-from server.roster import GameConfig
-from server.shots import Payload, ShotParser
-from server.store import Store
-from server.tracker import Detection, GameState, PollContext
+from server.core import tracker
+from server.core.events import CONFIG, Event
+from server.core.onair import OnAir
+from server.core.override import Override
+from server.core.roster import GameConfig
+from server.core.shots import Payload, ShotParser
+from server.core.tracker import Detection, GameState, PollContext
+from server.live.store import Store
 
 log = logging.getLogger("shotfeed.game")
 

@@ -17,9 +17,9 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from server.core.shots import Payload, ShotParser
+from server.core.signing import signed_headers
 from server.errors import PayloadError, UpstreamError
-from server.shots import Payload, ShotParser
-from server.signing import signed_headers
 
 log = logging.getLogger("shotfeed.upstream")
 

@@ -3,7 +3,7 @@
 ``publish`` is synchronous and never awaits a socket. Two kinds of subscriber:
 
 * :class:`DirectSubscription` (uvicorn's websockets-sansio connections, i.e. ``shotfeed serve``):
-  publish writes the event's one pre-built WebSocket frame (``server.wire``) straight to the
+  publish writes the event's one pre-built WebSocket frame (``server.web.fastpath``) straight to the
   connection. No task, queue or timer exists per client: an idle overlay costs a few objects,
   a delivered event little more than the send() itself. A client whose socket backs up gets its
   frames parked (bounded) and flushed by the hub's one sweeper task as the socket drains.
@@ -31,9 +31,9 @@ import anyio
 import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from server.events import Event
-from server.metrics import Metrics
-from server.wire import DirectWriter, text_frame
+from server.core.events import Event
+from server.web.fastpath import DirectWriter, text_frame
+from server.web.metrics import Metrics
 
 log = logging.getLogger("shotfeed.hub")
 

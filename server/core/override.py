@@ -4,9 +4,9 @@ When ShotTracker is wrong (a missed free throw, a stuck clock, a period that did
 operator sets the value by hand. The override is operator state per game, any subset of
 ``home``, ``away`` (scores), ``period`` and ``clock``. It never touches the detector: the
 detector's state stays the upstream's truth, and the override is laid over it only where the
-state is built for clients (``server.snapshot.build_state``) and, live, in ``static/feed.js``.
+state is built for clients (``server.core.snapshot.build_state``) and, live, in ``static/feed.js``.
 
-Like the on-air state (``server.onair``), it is folded from the game's own ``override`` events,
+Like the on-air state (``server.core.onair``), it is folded from the game's own ``override`` events,
 so a restart gets back exactly what was overridden, and the undo history with it. Each event
 carries the whole new setting (``fields``), never a patch.
 
@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from server import events as ev
-from server.tracker import GameState
+from server.core import events as ev
+from server.core.tracker import GameState
 
 FIELDS: tuple[str, ...] = ("home", "away", "period", "clock")
 # How many earlier settings "undo" can go back to (the log itself keeps every one).
@@ -139,7 +139,7 @@ class Override:
 
     @staticmethod
     def _data(action: str, fields: dict[str, Any], *, undo_depth: int) -> dict[str, Any]:
-        # ``upstream`` is filled in by the caller, under the game's lock (see server.api)
+        # ``upstream`` is filled in by the caller, under the game's lock (see server.web.api)
         return {
             "action": action,
             "active": bool(fields),

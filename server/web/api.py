@@ -18,16 +18,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import events as ev
-from server import roster_import
+from server.core import events as ev
+from server.core import roster_import
+from server.core.override import Override, OverrideError, parse_patch, upstream_of
+from server.core.snapshot import TEST_PREFIX, flat_row, to_csv, to_xml
+from server.core.tracker import shot_data
 from server.errors import ConfigError
-from server.game import Game
-from server.games import Games, check_game_id
-from server.operators import authenticate
-from server.override import Override, OverrideError, parse_patch, upstream_of
-from server.pages import OVERLAYS
-from server.snapshot import TEST_PREFIX, flat_row, to_csv, to_xml
-from server.tracker import shot_data
+from server.live.following import Games, check_game_id
+from server.live.ledger import Game
+from server.web.operators import authenticate
+from server.web.pages import OVERLAYS
 
 MAX_BODY = 256 * 1024
 MAX_GRAPHIC_PAYLOAD = 16 * 1024

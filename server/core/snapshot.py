@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from server.onair import OnAir
-from server.override import Override, upstream_of
-from server.periods import period_label, period_short
-from server.roster import GameConfig, TeamInfo
-from server.tracker import AWAY, HOME, GameState, KnownShot, leader_of, shot_data, side_of
+from server.core.onair import OnAir
+from server.core.override import Override, upstream_of
+from server.core.periods import period_label, period_short
+from server.core.roster import GameConfig, TeamInfo
+from server.core.tracker import AWAY, HOME, GameState, KnownShot, leader_of, shot_data, side_of
 
 RECENT = 10
 # graphic names the console fires for rehearsal: "test:made_three" plays a preview made three

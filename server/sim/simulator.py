@@ -1,4 +1,4 @@
-"""An embedded ShotTracker stand-in that plays a :class:`~server.simgame.SimGame` over HTTP.
+"""An embedded ShotTracker stand-in that plays a :class:`~server.sim.simgame.SimGame` over HTTP.
 
 ``shotfeed demo`` runs this next to the server so the whole real path runs end to end: the
 poller signs every request (HMAC-SHA1, as ShotTracker documents it), this app checks the
@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.signing import verify
-from server.simgame import SimGame
+from server.core.signing import verify
+from server.sim.simgame import SimGame
 
 # Not a secret: the demo signs requests to its own in-process simulator with this pair, so
 # the real signing code runs without anyone needing ShotTracker credentials.

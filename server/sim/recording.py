@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.signing import signed_headers
-from server.upstream import SHOTS_PATH, Credentials
+from server.core.signing import signed_headers
+from server.live.upstream import SHOTS_PATH, Credentials
 
 KEPT_HEADERS = ("etag", "retry-after", "content-type", "date")
 GZIP_MAGIC = b"\x1f\x8b"

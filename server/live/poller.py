@@ -22,9 +22,8 @@ import anyio
 
 from server.config import Settings
 from server.errors import UpstreamError
-from server.game import Game
-from server.metrics import Metrics
-from server.upstream import (
+from server.live.ledger import Game
+from server.live.upstream import (
     FORBIDDEN,
     RATE_LIMITED,
     UNAUTHORIZED,
@@ -33,6 +32,7 @@ from server.upstream import (
     Shots,
     UpstreamClient,
 )
+from server.web.metrics import Metrics
 
 log = logging.getLogger("shotfeed.poller")
 

@@ -24,8 +24,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from server.events import AUTOMATIC_TYPES, PROTOCOL_VERSION
-from server.pages import OVERLAYS, STATIC_DIR, templates
+from server.core.events import AUTOMATIC_TYPES, PROTOCOL_VERSION
+from server.web.assets import STATIC_DIR
+from server.web.pages import OVERLAYS, templates
 
 TEMPLATE = "operator.html"
 ASSETS = ("operator.js", "operator.css", "feed.js")

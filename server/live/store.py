@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from server.events import Event
-from server.roster import GameConfig
-from server.tracker import GameState, KnownShot
+from server.core.events import Event
+from server.core.roster import GameConfig
+from server.core.tracker import GameState, KnownShot
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS games (

@@ -21,18 +21,19 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.api import ROUTES as API_ROUTES
-from server.api import ApiError, OrjsonResponse, error_response
 from server.config import Settings
-from server.console import ROUTES as CONSOLE_ROUTES
-from server.feed import FeedEndpoint
-from server.games import Games
-from server.hub import CLOSE_GOING_AWAY, Hub
-from server.metrics import Metrics
-from server.operators import generate_token, parse_tokens
-from server.overlays import ROUTES as OVERLAY_ROUTES
-from server.pages import STATIC_DIR, index, templates
-from server.store import Store
+from server.live.following import Games
+from server.live.store import Store
+from server.web.api import ROUTES as API_ROUTES
+from server.web.api import ApiError, OrjsonResponse, error_response
+from server.web.assets import STATIC_DIR
+from server.web.console import ROUTES as CONSOLE_ROUTES
+from server.web.feed import FeedEndpoint
+from server.web.hub import CLOSE_GOING_AWAY, Hub
+from server.web.metrics import Metrics
+from server.web.operators import generate_token, parse_tokens
+from server.web.overlays import ROUTES as OVERLAY_ROUTES
+from server.web.pages import index, templates
 
 log = logging.getLogger("shotfeed.app")
 

@@ -7,7 +7,7 @@ Starlette loop); writing the one frame to each transport costs little more than 
 itself. With thousands of overlays on one server that is the difference between a few cores
 and a fraction of one.
 
-How, safely: the feed endpoint (``server.feed.FeedEndpoint``) keeps the server's own ``send``
+How, safely: the feed endpoint (``server.web.feed.FeedEndpoint``) keeps the server's own ``send``
 callable in the scope.
 When it belongs to uvicorn's websockets-sansio protocol (the implementation ``shotfeed serve``
 configures) and no extension (compression) was negotiated, :class:`DirectWriter` writes to its

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from server import events as ev
+from server.core import events as ev
 
 
 @dataclass(frozen=True, slots=True)

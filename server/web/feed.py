@@ -21,9 +21,10 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from server.events import EVENT_TYPES, PROTOCOL_VERSION
-from server.games import Games
-from server.hub import (
+from server.core.events import EVENT_TYPES, PROTOCOL_VERSION
+from server.live.following import Games
+from server.web.fastpath import SEND_KEY, DirectWriter, text_frame
+from server.web.hub import (
     CLOSE_NORMAL,
     CLOSE_TOO_BIG,
     DirectSubscription,
@@ -33,7 +34,6 @@ from server.hub import (
     Subscription,
     with_replay,
 )
-from server.wire import SEND_KEY, DirectWriter, text_frame
 
 log = logging.getLogger("shotfeed.feed")
 

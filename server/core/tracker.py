@@ -20,11 +20,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from server import events as ev
-from server.events import Event
-from server.periods import period_label
-from server.roster import GameConfig
-from server.shots import Payload, PeriodTotal, Shot
+from server.core import events as ev
+from server.core.events import Event
+from server.core.periods import period_label
+from server.core.roster import GameConfig
+from server.core.shots import Payload, PeriodTotal, Shot
 
 HOME = "home"
 AWAY = "away"

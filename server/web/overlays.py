@@ -30,16 +30,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from server.api import OrjsonResponse, error_response
-from server.events import PROTOCOL_VERSION
-from server.pages import OVERLAYS, STATIC_DIR, TEMPLATES_DIR, templates
-from server.tracker import shot_data
+from server.core.events import PROTOCOL_VERSION
+from server.core.tracker import shot_data
+from server.web.api import OrjsonResponse, error_response
+from server.web.assets import STATIC_DIR, TEMPLATES_DIR
+from server.web.pages import OVERLAYS, templates
 
 WIDTH = 1920
 HEIGHT = 1080
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _THEME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-_GAME = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # as server.games.check_game_id
+_GAME = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # as server.live.following.check_game_id
 _HOST = re.compile(r"^[A-Za-z0-9.\[\]:-]{1,255}$")  # a Host header fit for the CSP
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})

@@ -16,17 +16,17 @@ import orjson
 from anyio.abc import TaskGroup
 
 from server.config import Settings
+from server.core.events import GRAPHIC, HOLD, OVERRIDE, Event
+from server.core.onair import fold
+from server.core.override import fold as fold_override
+from server.core.snapshot import FeedInfo, build_state
 from server.errors import ConfigError
-from server.events import GRAPHIC, HOLD, OVERRIDE, Event
-from server.game import Game
-from server.hub import Hub
-from server.metrics import Metrics
-from server.onair import fold
-from server.override import fold as fold_override
-from server.poller import Poller
-from server.snapshot import FeedInfo, build_state
-from server.store import Store
-from server.upstream import Credentials, UpstreamClient
+from server.live.ledger import Game
+from server.live.poller import Poller
+from server.live.store import Store
+from server.live.upstream import Credentials, UpstreamClient
+from server.web.hub import Hub
+from server.web.metrics import Metrics
 
 log = logging.getLogger("shotfeed.games")
 

@@ -1,0 +1,1 @@
+"""Data package: JS, CSS and fonts served under /static, shipped inside the wheel."""
