@@ -1,0 +1,6 @@
+"""The live shell: talking to ShotTracker, polling each game, and keeping what it learned.
+
+``upstream`` signs and sends one request and types every outcome; ``poller`` decides when to
+ask again; ``ledger`` is the one writer of a game's state and event log (lock, commit to the
+``store``, then publish); ``following`` is the set of games being followed and their pollers.
+"""
