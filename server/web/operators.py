@@ -11,16 +11,19 @@ import hmac
 import secrets
 from collections.abc import Mapping
 
-from server.config import Settings
+from server.config import MIN_TOKEN, Settings
 from server.errors import ConfigError
-
-MIN_TOKEN = 16
 
 
 def parse_tokens(settings: Settings) -> dict[str, str]:
-    """token -> label. Raises ConfigError on a malformed or too-short token."""
+    """token -> label. Raises ConfigError on a malformed or too-short token.
+
+    The message names the variable the bad token came from (and its label), never the token:
+    an operator fixing the environment needs to know where to look, a log must not hold it.
+    """
     tokens: dict[str, str] = {}
     if settings.operator_token:
+        _check_length(settings.operator_token, "SHOTFEED_OPERATOR_TOKEN")
         tokens[settings.operator_token] = "operator"
     for item in settings.operator_tokens.split(","):
         item = item.strip()
@@ -29,11 +32,17 @@ def parse_tokens(settings: Settings) -> dict[str, str]:
         label, sep, token = item.partition(":")
         if not sep or not label.strip() or not token.strip():
             raise ConfigError("SHOTFEED_OPERATOR_TOKENS must be label:token,label:token")
+        _check_length(token.strip(), f"SHOTFEED_OPERATOR_TOKENS (label {label.strip()!r})")
         tokens[token.strip()] = label.strip()
-    for token in tokens:
-        if len(token) < MIN_TOKEN:
-            raise ConfigError(f"operator tokens must be at least {MIN_TOKEN} characters")
     return tokens
+
+
+def _check_length(token: str, where: str) -> None:
+    if len(token) < MIN_TOKEN:
+        raise ConfigError(
+            f"{where}: an operator token must be at least {MIN_TOKEN} characters "
+            f"(this one has {len(token)})"
+        )
 
 
 def generate_token() -> str:
