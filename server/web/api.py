@@ -20,8 +20,9 @@ from starlette.routing import Route
 
 from server.core import events as ev
 from server.core import roster_import
+from server.core.operator_requests import PayloadTooLarge, RequestError, parse_graphic, parse_hold
 from server.core.override import Override, OverrideError, parse_patch, upstream_of
-from server.core.snapshot import TEST_PREFIX, flat_row, to_csv, to_xml
+from server.core.snapshot import flat_row, to_csv, to_xml
 from server.core.tracker import shot_data
 from server.errors import ConfigError
 from server.live.following import Games, check_game_id
@@ -30,7 +31,6 @@ from server.web.operators import authenticate
 from server.web.pages import OVERLAYS
 
 MAX_BODY = 256 * 1024
-MAX_GRAPHIC_PAYLOAD = 16 * 1024
 MAX_LIMIT = 1000
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -221,37 +221,21 @@ async def unfollow_game(request: Request) -> Response:
 @operator
 async def fire_graphic(request: Request) -> Response:
     game_id = _game_id(request)
-    body = await _json_body(request)
-    action = body.get("action")
-    name = body.get("name")
-    payload = body.get("payload")
-    if action not in ("show", "hide"):
-        raise ApiError(422, "invalid", 'action must be "show" or "hide" (panic clears all)')
-    if not isinstance(name, str) or not name.strip() or len(name) > 64:
-        raise ApiError(422, "invalid", "name must be a non-empty string of at most 64 characters")
-    if payload is not None and not isinstance(payload, dict):
-        raise ApiError(422, "invalid", "payload must be a JSON object")
-    if name.strip().startswith(TEST_PREFIX):
-        tested = name.strip()[len(TEST_PREFIX) :]
-        if tested not in ev.AUTOMATIC_TYPES:
-            raise ApiError(
-                422,
-                "invalid",
-                f"a rehearsal graphic is test:<type> with one of {', '.join(ev.AUTOMATIC_TYPES)}",
-            )
-    if len(orjson.dumps(payload)) > MAX_GRAPHIC_PAYLOAD:
-        raise ApiError(413, "too_large", "payload over 16 KiB")
+    try:
+        req = parse_graphic(await _json_body(request))
+    except PayloadTooLarge as exc:
+        raise ApiError(413, "too_large", str(exc)) from exc
+    except RequestError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
     game = _games(request).games[game_id]
-    before = game.onair.graphics.get(name.strip())
-    event = await game.append(
-        ev.GRAPHIC, {"action": action, "name": name.strip(), "payload": payload or {}}
-    )
+    before = game.onair.graphics.get(req.name)
+    event = await game.append(ev.GRAPHIC, req.event_data())
     await _audit(
         request,
         game_id,
-        f"graphic {action} {name.strip()}",
+        f"graphic {req.action} {req.name}",
         before,
-        payload if action == "show" else None,
+        req.payload if req.action == "show" else None,
     )
     return OrjsonResponse({"event": event.to_message()})
 
@@ -269,31 +253,17 @@ async def panic(request: Request) -> Response:
 @operator
 async def hold(request: Request) -> Response:
     game_id = _game_id(request)
-    body = await _json_body(request)
-    unknown = set(body) - {"held", "autofire"}
-    if unknown or not body:
-        raise ApiError(422, "invalid", 'send {"held": bool} and/or {"autofire": {type: bool}}')
-    if "held" in body and not isinstance(body["held"], bool):
-        raise ApiError(422, "invalid", "held must be true or false")
-    arms = body.get("autofire", {})
-    if not isinstance(arms, dict) or not all(isinstance(v, bool) for v in arms.values()):
-        raise ApiError(422, "invalid", "autofire must be an object of type -> bool")
-    bad = sorted(set(arms) - set(ev.AUTOMATIC_TYPES))
-    if bad:
-        raise ApiError(
-            422,
-            "invalid",
-            f"not automatic graphic types: {', '.join(bad)}; "
-            f"known: {', '.join(ev.AUTOMATIC_TYPES)}",
-        )
+    try:
+        req = parse_hold(await _json_body(request))
+    except RequestError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
     game = _games(request).games[game_id]
     before: dict[str, Any] = {}
 
     def build() -> tuple[str, dict[str, Any]]:
         # Under the game's lock: two operators arming different types at once both count.
         before.update(held=game.onair.held, autofire=dict(game.onair.autofire))
-        held = body.get("held", game.onair.held)
-        return ev.HOLD, {"held": held, "autofire": {**game.onair.autofire, **arms}}
+        return ev.HOLD, req.event_data(game.onair.held, game.onair.autofire)
 
     event = await game.append_with(build)
     assert event is not None
