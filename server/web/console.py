@@ -14,10 +14,7 @@ to it, frames (the overlay previews) only from it, and nobody may frame the cons
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
-from functools import lru_cache
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,12 +22,11 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from server.core.events import AUTOMATIC_TYPES, PROTOCOL_VERSION
-from server.web.assets import STATIC_DIR
+from server.web.assets import asset_urls, content_security_policy
 from server.web.pages import OVERLAYS, templates
 
 TEMPLATE = "operator.html"
 ASSETS = ("operator.js", "operator.css", "feed.js")
-_HOST = re.compile(r"^[A-Za-z0-9.\[\]:-]{1,255}$")
 
 # What the page lists and operator.js binds: key -> what it does (one table, so the page can
 # never show a shortcut that does something else).
@@ -44,46 +40,9 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
 )
 
 
-@lru_cache(maxsize=32)
-def _hash(name: str, mtime_ns: int) -> str:
-    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
-
-
-def asset_urls() -> dict[str, str]:
-    """Cache-busting URLs: a console left open over an upgrade reloads into the new code."""
-    out = {}
-    for name in ASSETS:
-        try:
-            version = _hash(name, (STATIC_DIR / name).stat().st_mtime_ns)
-        except OSError:
-            version = "0"
-        out[name] = f"/static/{name}?v={version}"
-    return out
-
-
-def csp(host: str) -> str:
-    connect = "'self'"
-    if _HOST.match(host):
-        connect += f" ws://{host} wss://{host}"
-    return "; ".join(
-        (
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data:",
-            "font-src 'self'",
-            f"connect-src {connect}",
-            "frame-src 'self'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        )
-    )
-
-
 async def operator_page(request: Request) -> Response:
     tpl: Jinja2Templates = getattr(request.app.state, "templates", None) or templates()
-    assets = asset_urls()
+    assets = asset_urls(ASSETS)
     config = {
         "protocol": PROTOCOL_VERSION,
         "serverNow": int(time.time() * 1000),
@@ -96,7 +55,9 @@ async def operator_page(request: Request) -> Response:
         TEMPLATE,
         {"config": config, "assets": assets, "shortcuts": SHORTCUTS},
     )
-    response.headers["content-security-policy"] = csp(request.headers.get("host", ""))
+    response.headers["content-security-policy"] = content_security_policy(
+        request.headers.get("host", ""), frames=True, framable=False
+    )
     response.headers["cache-control"] = "no-store"
     response.headers["referrer-policy"] = "no-referrer"
     response.headers["x-content-type-options"] = "nosniff"

@@ -14,15 +14,12 @@ injected ``<script>`` or ``<img onerror>`` cannot run even if one ever got into 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import metadata
 from typing import Any
 
 from starlette.requests import Request
@@ -33,7 +30,7 @@ from starlette.templating import Jinja2Templates
 from server.core.events import PROTOCOL_VERSION
 from server.core.tracker import shot_data
 from server.web.api import OrjsonResponse, error_response
-from server.web.assets import STATIC_DIR, TEMPLATES_DIR
+from server.web.assets import TEMPLATES_DIR, asset_urls, content_security_policy, package_version
 from server.web.pages import OVERLAYS, templates
 
 WIDTH = 1920
@@ -41,7 +38,6 @@ HEIGHT = 1080
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _THEME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _GAME = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # as server.live.following.check_game_id
-_HOST = re.compile(r"^[A-Za-z0-9.\[\]:-]{1,255}$")  # a Host header fit for the CSP
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 THEMES = ("default", "light")
@@ -215,52 +211,6 @@ def key_ok(given: str | None, expected: str) -> bool:
     return hmac.compare_digest((given or "").encode(), expected.encode())
 
 
-@lru_cache(maxsize=1)
-def _version() -> str:
-    try:
-        return metadata.version("shotfeed")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
-@lru_cache(maxsize=32)
-def _asset_hash(path: str, mtime_ns: int) -> str:
-    return hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:12]
-
-
-def asset_urls() -> dict[str, str]:
-    """``{"feed.js": "/static/feed.js?v=<hash>", ...}``: cache-busting URLs of shared assets."""
-    out = {}
-    for name in ASSETS:
-        path = STATIC_DIR / name
-        try:
-            version = _asset_hash(name, path.stat().st_mtime_ns)
-        except OSError:
-            version = _version()
-        out[name] = f"/static/{name}?v={version}"
-    return out
-
-
-def _csp(nonce: str, host: str) -> str:
-    # 'self' covers ws(s): to the same host in current Chromium; older CEF needs it spelled out
-    connect = "'self'"
-    if _HOST.match(host):
-        connect += f" ws://{host} wss://{host}"
-    return "; ".join(
-        (
-            "default-src 'none'",
-            f"script-src 'self' 'nonce-{nonce}'",
-            # inline style: OBS injects its "Custom CSS" as a <style> element
-            "style-src 'self' 'unsafe-inline'",
-            "font-src 'self'",
-            "img-src 'self' data:",
-            f"connect-src {connect}",
-            "base-uri 'none'",
-            "form-action 'none'",
-        )
-    )
-
-
 def _unknown(name: str) -> Response:
     return error_response(
         404, "not_found", f"no overlay {name[:40]!r}; overlays: {', '.join(OVERLAYS)}"
@@ -295,12 +245,14 @@ async def overlay_page(request: Request) -> Response:
         {
             "config": config,
             "nonce": nonce,
-            "assets": asset_urls(),
+            "assets": asset_urls(ASSETS),
             "overlay": name,
             "about": OVERLAYS[name],
         },
     )
-    response.headers["content-security-policy"] = _csp(nonce, request.headers.get("host", ""))
+    response.headers["content-security-policy"] = content_security_policy(
+        request.headers.get("host", ""), nonce=nonce, inline_styles=True
+    )
     response.headers["cache-control"] = "no-store"
     response.headers["referrer-policy"] = "no-referrer"
     response.headers["x-content-type-options"] = "nosniff"
@@ -314,7 +266,7 @@ def manifest(name: str, page_url: str) -> dict[str, Any]:
         "id": f"shotfeed-{name}",
         "name": name,
         "description": OVERLAYS[name],
-        "version": _version(),
+        "version": package_version(),
         "author": {"name": "shotfeed"},
         "url": page_url,
         "width": WIDTH,
