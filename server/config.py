@@ -353,10 +353,6 @@ class Settings:
             values[attr] = value
         return cls(**values)
 
-    def validate(self) -> None:
-        """Kept for callers of the old API: construction already validated every field."""
-        self.__post_init__()
-
     @property
     def signing(self) -> bool:
         return bool(self.username and self.secret)
