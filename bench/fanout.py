@@ -44,6 +44,15 @@ runs py-spy (``pip install py-spy``; not a dependency) on the server during the 
 firing phases (collapsed stacks; ``--profile-args=--native`` to see C frames such as the cyclic
 GC). ``--prelude CODE`` runs Python in the server process before ``server.cli.main`` for A/B
 experiments (``"import gc; gc.disable()"``, patching ``uvicorn.Config``, ...).
+
+``--peer node|shotfeed|both`` (default both): the same runs against ``bench/node/peer.js``, a
+minimal Node server on the ``ws`` package (version pinned in ``bench/node/package.json``) with
+the same surface (``GET .../state``, ``POST .../graphics`` with the operator token, the
+``/ws/games/{id}`` hello and events) that frames each event once and writes that one buffer to
+every socket. With both, runs alternate shotfeed, node, shotfeed, node, ... ``--repeat`` times
+(3) at each N, measured identically (``/proc`` of the server process, the same load generator
+and checks), and a side-by-side table gives the median and each run, and shotfeed/node.
+``npm ci`` runs in ``bench/node`` on first use (when ``node_modules`` is missing).
 """
 
 from __future__ import annotations
@@ -56,8 +65,10 @@ import multiprocessing as mp
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +87,21 @@ SEED = ROOT / "tests" / "data" / "seed_shots.json"
 GAME = "BENCH"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GOALS = {"cpu_us": 14.0, "rss_kib": 20.0, "hold": 10_000}
+NODE_DIR = ROOT / "bench" / "node"
+PEERS = {"shotfeed": ("shotfeed",), "node": ("node",), "both": ("shotfeed", "node")}
+
+
+def ensure_node() -> str:
+    """The Node peer's deps (``npm ci`` on first use); returns "node vX, ws Y"."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise SystemExit("--peer node needs node and npm on PATH")
+    ws_pkg = NODE_DIR / "node_modules" / "ws" / "package.json"
+    if not ws_pkg.exists():
+        print(f"installing the Node peer's dependencies: npm ci in {NODE_DIR}", flush=True)
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True)
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    return f"node {version}, ws {orjson.loads(ws_pkg.read_bytes())['version']}"
 
 
 def raise_nofile() -> int:
@@ -87,11 +113,16 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """utime and stime of a process (all its threads), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    return sum(cpu_split(pid))
 
 
 def rss_kib(pid: int) -> int:
@@ -327,6 +358,7 @@ def worker_main(
 class Result:
     n: int
     m: int
+    peer: str = "shotfeed"
     hellos: int = 0
     connect_s: float = 0.0
     connect_cpu_us: float = 0.0
@@ -337,6 +369,7 @@ class Result:
     event_fixed_ms: float = 0.0
     fire_s: float = 0.0
     fire_cpu_s: float = 0.0
+    fire_user_s: float = 0.0  # of which user space (the rest is the kernel: send() and such)
     spacing_ms: float = 0.0
     loadgen_cpu_s: float = 0.0
     lat_ms: list[float] = field(default_factory=list)
@@ -358,6 +391,11 @@ class Result:
         return self.fire_cpu_s / max(1, self.n * self.m) * 1e6
 
     @property
+    def user_us(self) -> float:
+        """The user-space part of raw (utime only)."""
+        return self.fire_user_s / max(1, self.n * self.m) * 1e6
+
+    @property
     def net_us(self) -> float:
         background = self.idle_cpu_rate * self.fire_s + self.m * self.event_fixed_ms / 1e3
         return max(0.0, self.fire_cpu_s - background) / max(1, self.n * self.m) * 1e6
@@ -370,8 +408,9 @@ class Bench:
         self.tmp = tmp
         self.token = "bench-" + secrets.token_hex(16)
         self.ctx = mp.get_context("spawn")
+        self.profiling = False  # py-spy this run (--profile: the first shotfeed run of each N)
 
-    def start_server(self, tag: str) -> tuple[subprocess.Popen[bytes], str]:
+    def start_server(self, tag: str, peer: str = "shotfeed") -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
         python = ROOT / ".venv" / "bin" / "python"
         env = dict(
@@ -380,6 +419,13 @@ class Bench:
             SHOTFEED_HEARTBEAT_S=str(self.args.heartbeat),
             SHOTFEED_GAMES="",
         )
+        state_file = self.tmp / "state.json"  # shotfeed's state, so node's hello is as big
+        if peer == "node":
+            cmd = [shutil.which("node") or "node", str(NODE_DIR / "peer.js"), "--port", str(port)]
+            cmd += ["--game", GAME]
+            if state_file.exists():
+                cmd += ["--state", str(state_file)]
+            return self._launch(cmd, env, f"node-{tag}", None)
         launch = ["-m", "server"]
         if self.args.prelude:  # A/B experiments: code run in the server process before main()
             launch = ["-c", f"{self.args.prelude}\nimport sys\nfrom server.cli import main\n"]
@@ -399,6 +445,12 @@ class Bench:
             "--poll-interval",
             str(self.args.poll_interval),
         ]
+        return self._launch(cmd, env, tag, state_file)
+
+    def _launch(
+        self, cmd: list[str], env: dict[str, str], tag: str, state_file: Path | None
+    ) -> tuple[subprocess.Popen[bytes], str]:
+        port = cmd[cmd.index("--port") + 1]
         log = open(self.tmp / f"server-{tag}.log", "wb")  # noqa: SIM115 (the child owns it)
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_nofile
@@ -412,6 +464,8 @@ class Bench:
             with contextlib.suppress(httpx.HTTPError):
                 r = httpx.get(f"{base}/api/games/{GAME}/state", timeout=2)
                 if r.status_code == 200:
+                    if state_file is not None and not state_file.exists():
+                        state_file.write_bytes(r.content)
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not come up in 30 s")
@@ -420,7 +474,7 @@ class Bench:
 
     def start_profiler(self, pid: int, tag: str) -> subprocess.Popen[bytes] | None:
         """``--profile DIR``: py-spy (not a dependency) samples the server during one phase."""
-        if not self.args.profile:
+        if not self.args.profile or not self.profiling:
             return None
         out = Path(self.args.profile) / f"server-{tag}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -449,10 +503,11 @@ class Bench:
         r.raise_for_status()
         return int(r.json()["event"]["seq"])
 
-    def run(self, n: int, m: int) -> Result:
+    def run(self, n: int, m: int, peer: str = "shotfeed", run_no: int = 0) -> Result:
         args = self.args
-        res = Result(n, m)
-        proc, base = self.start_server(str(n))
+        res = Result(n, m, peer)
+        proc, base = self.start_server(f"{n}-{run_no}", peer)
+        self.profiling = peer == "shotfeed" and run_no == 0  # py-spy: the first shotfeed run
         workers: list[tuple[Any, Connection, Any, Any]] = []
         headers = {"authorization": f"Bearer {self.token}"}
         try:
@@ -515,6 +570,7 @@ class Bench:
             fired_at: list[float] = []
             lg0 = sum(cpu_seconds(p.pid) for p, _, _, _ in workers)
             spy = self.start_profiler(pid, f"{n}-fire")
+            u0 = cpu_split(pid)[0]
             c0, t0 = cpu_seconds(pid), time.monotonic()
             for k in range(m):
                 if fired_at:
@@ -533,6 +589,7 @@ class Bench:
             if m > 1:
                 res.spacing_ms = (fired_at[-1] - fired_at[0]) / (m - 1) * 1e3
             res.fire_cpu_s = cpu_seconds(pid) - c0
+            res.fire_user_s = cpu_split(pid)[0] - u0
             res.loadgen_cpu_s = sum(cpu_seconds(p.pid) for p, _, _, _ in workers) - lg0
             self.stop_profiler(spy)
             http.close()
@@ -588,7 +645,7 @@ def print_result(r: Result) -> None:
         and c.get("disorder", 0) == 0
         and c.get("duplicated", 0) == 0
     )
-    print(f"\n== N = {r.n:,} clients, M = {r.m} events ==")
+    print(f"\n== {r.peer}: N = {r.n:,} clients, M = {r.m} events ==")
     print(
         f"  connect: {r.hellos:,}/{r.n:,} hellos in {r.connect_s:.1f} s, "
         f"server CPU {r.connect_cpu_us:,.0f} us per connection (handshake + "
@@ -616,7 +673,8 @@ def print_result(r: Result) -> None:
     )
     print(
         f"  server CPU per delivered message: raw {r.raw_us:.1f} us (CPU / (N*M)), "
-        f"net {r.net_us:.1f} us (minus idle and per-event fixed cost)"
+        f"net {r.net_us:.1f} us (minus idle and per-event fixed cost); of raw, user "
+        f"{r.user_us:.1f} us, kernel {r.raw_us - r.user_us:.1f} us"
     )
     print(
         f"  delivery latency: p50 {pct(r.lat_ms, 50):.1f} ms, p99 {pct(r.lat_ms, 99):.1f} ms, "
@@ -636,17 +694,70 @@ def print_result(r: Result) -> None:
     )
 
 
+def checks_ok(r: Result) -> bool:
+    c = r.checks
+    return (
+        r.hellos == r.n
+        and all(c.get(k, 0) == 0 for k in ("missing", "incomplete", "disorder", "duplicated"))
+        and r.timeouts == 0
+    )
+
+
+def print_versus(results: list[Result]) -> None:
+    """Side by side per N: median over the runs (and each run, in the order they ran)."""
+    print("\n== shotfeed versus Node ws (median of runs [each run, in order]) ==")
+    print("   us/msg = server CPU (utime+stime, /proc) per delivered message; raw = CPU/(N*M),")
+    print("   net = minus idle rate and per-event fixed cost; user = utime part of raw (the rest")
+    print("   is the kernel's: send() and the loopback delivery); KiB/conn = RSS per idle conn")
+    head = (
+        f"{'clients':>8} {'peer':>8}  {'us/msg raw':<26} {'us/msg net':<26} "
+        f"{'of raw: user':<26} {'KiB/conn':<26} {'checks':>6}"
+    )
+    print(head)
+
+    def col(values: list[float]) -> str:
+        return f"{statistics.median(values):5.1f} [{' '.join(f'{v:.1f}' for v in values)}]"
+
+    for n in dict.fromkeys(r.n for r in results):
+        medians: dict[str, tuple[float, float, float, float]] = {}
+        for peer in dict.fromkeys(r.peer for r in results):
+            runs = [r for r in results if r.n == n and r.peer == peer]
+            if not runs:
+                continue
+            raw, net = [r.raw_us for r in runs], [r.net_us for r in runs]
+            user, kib = [r.user_us for r in runs], [r.rss_per_conn_kib for r in runs]
+            ok = sum(checks_ok(r) for r in runs)
+            medians[peer] = (
+                statistics.median(raw),
+                statistics.median(net),
+                statistics.median(user),
+                statistics.median(kib),
+            )
+            print(
+                f"{n:>8,} {peer:>8}  {col(raw):<26} {col(net):<26} {col(user):<26} "
+                f"{col(kib):<26} {ok}/{len(runs)} OK"
+            )
+        if "shotfeed" in medians and "node" in medians:
+            ratios = [a / b if b else math.nan for a, b in zip(*medians.values(), strict=True)]
+            print(
+                f"{n:>8,} {'ratio':>8}  "
+                + " ".join(f"{x:5.2f} {'':<20}" for x in ratios)
+                + "(shotfeed / node)"
+            )
+
+
 def print_summary(results: list[Result]) -> None:
     print("\n== summary (goals: <= 14 us CPU per delivered message at 1,000 and 5,000 clients, ")
     print("   <= 20 KiB RSS per idle connection, 10,000 clients held by one process) ==")
     head = (
-        f"{'clients':>8} {'hellos':>7} {'us/msg raw':>10} {'us/msg net':>10} {'KiB/conn':>9} "
+        f"{'clients':>8} {'peer':>8} {'hellos':>7} {'us/msg raw':>10} {'us/msg net':>10} "
+        f"{'KiB/conn':>9} "
         f"{'lat p50':>8} {'lat p99':>8} {'last p50':>9} {'last p99':>9} {'missing':>8}"
     )
     print(head)
     for r in results:
         print(
-            f"{r.n:>8,} {r.hellos:>7,} {r.raw_us:>10.1f} {r.net_us:>10.1f} "
+            f"{r.n:>8,} {r.peer[:8]:>8} {r.hellos:>7,} {r.raw_us:>10.1f} {r.net_us:>10.1f} "
             f"{r.rss_per_conn_kib:>9.1f} {pct(r.lat_ms, 50):>6.1f}ms {pct(r.lat_ms, 99):>6.1f}ms "
             f"{pct(r.last_ms, 50):>7.1f}ms {pct(r.last_ms, 99):>7.1f}ms "
             f"{r.checks.get('missing', 0):>8}"
@@ -677,6 +788,15 @@ def main() -> int:
         help="Python run in the server process before server.cli.main (A/B: GC, ws impl)",
     )
     parser.add_argument("--profile-args", default="", help="more py-spy options (--native)")
+    parser.add_argument(
+        "--peer",
+        choices=sorted(PEERS),
+        default="both",
+        help="server(s) to measure; both alternates shotfeed and node at each N",
+    )
+    parser.add_argument(
+        "--repeat", type=int, help="runs per peer per N (alternated); 3, or 1 with --hold"
+    )
     parser.add_argument("--connect-timeout", type=float, default=300.0)
     parser.add_argument("--event-timeout", type=float, default=30.0)
     args = parser.parse_args()
@@ -693,6 +813,11 @@ def main() -> int:
     )
     if args.prelude:
         print(f"server prelude: {args.prelude!r}")
+    peers = PEERS[args.peer]
+    repeat = args.repeat if args.repeat is not None else (1 if args.hold else 3)
+    if "node" in peers:
+        print(f"node peer: {ensure_node()} ({NODE_DIR / 'peer.js'}: framed once)")
+    print(f"peers: {', '.join(peers)}, {repeat} run(s) each per N, alternated", flush=True)
 
     sys.path.insert(0, str(ROOT))
     from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
@@ -706,18 +831,21 @@ def main() -> int:
     ):
         bench = Bench(args, up.url, Path(tmp))
         for n in sizes:
-            r = bench.run(n, m)
-            print_result(r)
-            results.append(r)
+            for run_no in range(repeat):
+                for peer in peers:
+                    r = bench.run(n, m, peer, run_no)
+                    print_result(r)
+                    results.append(r)
     print_summary(results)
+    print_versus(results)
     if args.hold:
-        r = results[0]
-        held = r.hellos == args.hold and r.checks.get("closed_early", 0) == 0
-        print(
-            f"\nhold {args.hold:,}: {'all' if held else 'NOT all'} connected with hello "
-            f"({r.hellos:,}), {r.rss_per_conn_kib:.1f} KiB RSS per idle connection, "
-            f"server RSS {r.rss_after_kib / 1024:.0f} MiB"
-        )
+        for r in results:
+            held = r.hellos == args.hold and r.checks.get("closed_early", 0) == 0
+            print(
+                f"\nhold {args.hold:,} ({r.peer}): {'all' if held else 'NOT all'} connected with "
+                f"hello ({r.hellos:,}), {r.rss_per_conn_kib:.1f} KiB RSS per idle connection, "
+                f"server RSS {r.rss_after_kib / 1024:.0f} MiB"
+            )
     return 0
 
 
