@@ -12,7 +12,6 @@ import random
 import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 from typing import Any
 
 import anyio
@@ -21,58 +20,10 @@ import uvicorn
 
 from server.config import Settings
 from server.errors import ConfigError
+from server.web.serving import feed_server
+from server.web.serving import uvicorn_config as uvicorn_config  # bench/fanout.py reads it here
 
 log = logging.getLogger("shotfeed")
-
-MAX_WS_FRAME = 64 * 1024
-
-
-class FeedServer(uvicorn.Server):
-    """uvicorn, but on SIGTERM/SIGINT the WebSocket clients first get close 1001 (going away).
-
-    uvicorn's own shutdown would close them with 1012; telling overlays "going away" lets them
-    reconnect to another instance at once.
-    """
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        app = self.config.loaded_app
-        hub = getattr(getattr(getattr(app, "app", app), "state", None), "hub", None)
-        if hub is None:  # the app may be wrapped by uvicorn's middleware
-            hub = _find_hub(app)
-        if hub is not None and not hub.closing:
-            hub.close_all()
-        super().handle_exit(sig, frame)
-        # uvicorn re-raises a captured signal once it has shut down, so the process would die
-        # of SIGTERM (status -15 / 143) after a clean shutdown; `serve` exits 0 instead.
-        self._captured_signals.clear()
-
-
-def _find_hub(app: Any) -> Any:
-    for _ in range(5):
-        state = getattr(app, "state", None)
-        if state is not None and hasattr(state, "hub"):
-            return state.hub
-        app = getattr(app, "app", None)
-        if app is None:
-            return None
-    return None
-
-
-def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
-    """The server settings shotfeed relies on (one place, used by serve, demo and tests)."""
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ws="websockets-sansio",
-        ws_max_size=MAX_WS_FRAME,
-        ws_per_message_deflate=False,
-        ws_ping_interval=None,
-        timeout_graceful_shutdown=3,
-        log_level="info",
-        access_log=False,
-        **extra,
-    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -90,9 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_environ(os.environ, **overrides)
     if not settings.games:
         log.warning("no game given (--game or SHOTFEED_GAMES); add one with POST /api/games")
-    app = create_app(settings)
-    server = FeedServer(uvicorn_config(app, settings))
-    server.run()
+    feed_server(create_app(settings), settings).run()
     return 0
 
 
@@ -242,7 +191,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     _print_urls(settings, game_id)
     try:
-        FeedServer(uvicorn_config(create_app(settings), settings)).run()
+        feed_server(create_app(settings), settings).run()
     finally:
         upstream.stop()
     return 0

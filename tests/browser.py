@@ -39,7 +39,8 @@ import uvicorn
 
 from server.config import Settings
 from server.web.app import create_app
-from tests.server_fixtures import AUTH, GAME, MAX_WS_FRAME, TOKEN, seed_doc
+from server.web.serving import uvicorn_config
+from tests.server_fixtures import AUTH, GAME, TOKEN, seed_doc
 from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 
 CHROMIUM = os.environ.get("SHOTFEED_CHROMIUM", "/usr/bin/chromium")
@@ -155,16 +156,8 @@ class FeedServer:
         sock.bind(("127.0.0.1", self.port))
         app = create_app(self.settings, announce=False)
         server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                lifespan="on",
-                ws="websockets-sansio",
-                ws_max_size=MAX_WS_FRAME,
-                ws_per_message_deflate=False,
-                ws_ping_interval=None,
-                timeout_graceful_shutdown=2,
-                log_level="error",
-                access_log=False,
+            uvicorn_config(
+                app, self.settings, lifespan="on", timeout_graceful_shutdown=2, log_level="error"
             )
         )
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -23,13 +23,13 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from server.config import Settings
 from server.web.app import create_app
+from server.web.serving import websocket_options
 from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 
 DATA = Path(__file__).parent / "data"
 GAME = "EVT"
 TOKEN = "operator-token-for-tests-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
-MAX_WS_FRAME = 64 * 1024
 
 
 def seed_doc() -> dict[str, Any]:
@@ -102,7 +102,8 @@ class Feed:
         return events
 
     async def metric(self, name: str) -> float:
-        """The value of one unlabelled sample in /metrics (0 when absent)."""
+        """The value of one sample in /metrics (0 when absent); labels as written there:
+        ``shotfeed_ws_connections{path="direct"}``."""
         r = await self.http.get("/metrics")
         for line in r.text.splitlines():
             if line.startswith(name + " "):
@@ -135,7 +136,7 @@ async def running_feed(
     tmp_path: Path,
     *,
     sndbuf: int | None = None,
-    ws_impl: str = "websockets-sansio",
+    ws_impl: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Feed]:
     """Scripted upstream + shotfeed on real uvicorn; waits until the seed has been polled.
@@ -143,6 +144,8 @@ async def running_feed(
     ``sndbuf`` fixes SO_SNDBUF on the listening socket, so every accepted connection gets a
     kernel send buffer of that size instead of loopback's autotuned megabytes (a slow client
     then backs up into the server's own queue after kilobytes, as over a real network).
+    ``ws_impl`` replaces the WebSocket implementation of ``shotfeed serve``'s own options
+    (``server.web.serving``), for the fallback tests.
     """
     upstream = ScriptedUpstream()
     upstream.push(Reply(200, seed_doc()))
@@ -159,15 +162,10 @@ async def running_feed(
         values.update(overrides)
         settings = Settings(**values)
         app = create_app(settings, announce=False)
-        server = LiveServer(
-            app,
-            lifespan="on",
-            ws=ws_impl,  # websockets-sansio as `shotfeed serve` runs: the direct fan-out path
-            ws_max_size=MAX_WS_FRAME,
-            ws_per_message_deflate=False,
-            ws_ping_interval=None,
-            log_level="error",
-        )
+        options = websocket_options()  # as `shotfeed serve` runs: the direct fan-out path
+        if ws_impl is not None:
+            options["ws"] = ws_impl
+        server = LiveServer(app, lifespan="on", log_level="error", **options)
         if sndbuf is not None:
             server.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         for logger in watched:

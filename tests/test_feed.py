@@ -20,14 +20,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.server_fixtures import (
-    AUTH,
-    GAME,
-    MAX_WS_FRAME,
-    recv_json,
-    recv_until_seq,
-    running_feed,
-)
+from server.web.serving import MAX_WS_FRAME
+from tests.server_fixtures import AUTH, GAME, recv_json, recv_until_seq, running_feed
 
 pytestmark = [pytest.mark.network, pytest.mark.anyio]
 

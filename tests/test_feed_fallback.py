@@ -50,6 +50,8 @@ async def test_queued_path_hello_replay_live_in_order(tmp_path: Path) -> None:
             live = (await feed.fire("live"))["seq"]
             msg = await _next(ws)
             assert msg["seq"] == live and "replay" not in msg
+            assert await feed.metric('shotfeed_ws_connections{path="queued"}') == 1
+            assert await feed.metric('shotfeed_ws_connections{path="direct"}') == 0
 
 
 async def test_queued_path_control_frames_and_heartbeat(tmp_path: Path) -> None:

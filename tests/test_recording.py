@@ -36,12 +36,12 @@ from server.sim.recording import Frame, Replay, open_recording, read_recording, 
 from server.sim.simgame import simulate_game
 from server.sim.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
 from server.web.app import create_app
+from server.web.serving import websocket_options
 from tests.server_fixtures import free_port
 from tests.upstream_app import LiveServer
 
 DATA = Path(__file__).parent / "data"
 RECORDING = DATA / "demo-game.jsonl.gz"
-MAX_WS_FRAME = 64 * 1024
 
 
 def frame(elapsed: float = 1.5, game: str = "G", body: str = '{"shots": []}', **kw: Any) -> Frame:
@@ -332,14 +332,7 @@ def feed_server(base_url: str, game: str, tmp_path: Path) -> LiveServer:
         idle_interval=0.01,
         operator_token="operator-token-for-recording-tests",
     )
-    return LiveServer(
-        create_app(settings, announce=False),
-        lifespan="on",
-        ws="websockets-sansio",
-        ws_max_size=MAX_WS_FRAME,
-        ws_per_message_deflate=False,
-        ws_ping_interval=None,
-    )
+    return LiveServer(create_app(settings, announce=False), lifespan="on", **websocket_options())
 
 
 async def ws_events(url: str, game: str, last_seq: int) -> list[dict[str, Any]]:

@@ -15,21 +15,21 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from server.config import Settings
+from server.core.channel import CLOSE_GOING_AWAY
 from server.live.following import Games
 from server.live.store import Store
 from server.web.api import ROUTES as API_ROUTES
 from server.web.api import ApiError, OrjsonResponse, error_response
 from server.web.assets import STATIC_DIR
 from server.web.console import ROUTES as CONSOLE_ROUTES
-from server.web.feed import FeedEndpoint
-from server.web.hub import CLOSE_GOING_AWAY, Hub
+from server.web.feed import ROUTES as FEED_ROUTES
+from server.web.hub import Hub
 from server.web.metrics import Metrics
 from server.web.operators import generate_token, parse_tokens
 from server.web.overlays import ROUTES as OVERLAY_ROUTES
@@ -128,6 +128,7 @@ def create_app(
         Route("/", index, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *FEED_ROUTES,
         *API_ROUTES,
         *OVERLAY_ROUTES,
         *CONSOLE_ROUTES,
@@ -136,7 +137,6 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(FeedEndpoint)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -1,42 +1,56 @@
-"""Pre-framed broadcast: one WebSocket frame built per event, written straight to each socket.
+"""The direct fan-out path: the one module that knows uvicorn's internals.
 
-Why: a server-to-client text frame is not masked, and shotfeed never compresses, so the bytes
-of an event's frame are the same for every client. Going through ASGI costs one coroutine
-wake-up, the framing and several layers of calls per client per event (70-80 µs in a plain
-Starlette loop); writing the one frame to each transport costs little more than the send()
-itself. With thousands of overlays on one server that is the difference between a few cores
-and a fraction of one.
+Why: an event's frame is the same bytes for every client (``server.core.channel.text_frame``).
+Going through ASGI costs a coroutine wake-up, the framing and several layers of calls per
+client per event (70-80 µs in a plain Starlette loop); writing the one frame to each transport
+costs little more than the send() itself. With thousands of overlays on one server that is the
+difference between a few cores and a fraction of one.
 
-How, safely: the feed endpoint (``server.web.feed.FeedEndpoint``) keeps the server's own ``send``
-callable in the scope.
-When it belongs to uvicorn's websockets-sansio protocol (the implementation ``shotfeed serve``
-configures) and no extension (compression) was negotiated, :class:`DirectWriter` writes to its
-transport; otherwise there is no writer and the ASGI path is used. The writer only writes
-while the connection is open, nothing else is queued for that client, and the transport's
-buffer is small (see ``Hub.publish``), so frames never interleave with the ASGI path's.
+What it reads, all on uvicorn's ``WebSocketsSansIOProtocol``
+(``uvicorn.protocols.websockets.websockets_sansio_impl``, the ``ws="websockets-sansio"``
+implementation ``server.web.serving`` configures; pyproject pins uvicorn to the tested range):
+
+* the ASGI ``receive`` (or ``send``) callable's ``__self__``, matched by the class *name*
+  ``WebSocketsSansIOProtocol``: the router hands the endpoint the server's own ``receive``
+  unwrapped (Starlette's ExceptionMiddleware wraps only ``send``), and its bound ``__self__`` is
+  the connection's protocol. A name match, not an import, so another server or uvicorn layout
+  simply gets no writer and the queued (ASGI) path;
+* ``proto.conn.extensions`` (its websockets ``ServerProtocol``): a negotiated extension
+  (permessage-deflate) would make pre-built frames wrong, so then there is no writer;
+* ``proto.transport``: ``write`` for the frames, ``get_write_buffer_size`` and ``is_closing``
+  to tell a backed-up or closing socket, ``abort`` for a peer that will not take a close frame;
+* ``proto.close_sent`` and ``proto.disconnected``: no data frame may follow a close frame, nor
+  be written to a connection the peer has left;
+* ``proto.send``: closing goes through the server's own ASGI send, which owns the closing
+  handshake (and its timer);
+* ``proto.request`` and ``proto.response``, set to None once the connection is open
+  (:func:`_release_handshake`), and the scope's ``headers``, emptied.
+
+Frames never interleave badly: each ``write`` is one whole frame, so what uvicorn writes itself
+(a pong to a client's ping, the close frame) falls between frames; the app of a direct
+connection never sends a data frame through ASGI; and uvicorn's pings are off
+(``ws_ping_interval=None``).
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
-from starlette.types import Scope, Send
+from starlette.types import Receive, Scope, Send
 
-SEND_KEY = "shotfeed.send"
-# Past this much unsent data the client is treated as slow: events go to its bounded queue
-# (where the ASGI path waits for the socket to drain) instead of piling up in the transport.
+PROTOCOL_CLASS = "WebSocketsSansIOProtocol"
+# Past this much unsent data the client is treated as slow: its frames are parked (bounded by
+# the channel) and written as the socket drains, instead of piling up in the transport.
 BUFFER_LIMIT = 64 * 1024
 
 
-def text_frame(payload: bytes) -> bytes:
-    """A final, unmasked text frame (RFC 6455 5.2) carrying ``payload`` (UTF-8 JSON)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
+def _protocol(receive: Receive, send: Send) -> Any:
+    """The connection's uvicorn websockets-sansio protocol, or None."""
+    for callable_ in (receive, send):
+        proto = getattr(callable_, "__self__", None)
+        if type(proto).__name__ == PROTOCOL_CLASS:
+            return proto
+    return None
 
 
 def _release_handshake(proto: Any, scope: Scope) -> None:
@@ -56,25 +70,23 @@ def _release_handshake(proto: Any, scope: Scope) -> None:
 class DirectWriter:
     """Writes pre-built frames to one uvicorn websockets-sansio connection's transport."""
 
-    __slots__ = ("_proto", "_send", "_transport")
+    __slots__ = ("_proto", "_transport")
 
-    def __init__(self, proto: Any, send: Send) -> None:
+    def __init__(self, proto: Any) -> None:
         self._proto = proto
-        self._send = send
         self._transport = proto.transport
 
     @classmethod
-    def attach(cls, scope: Scope) -> DirectWriter | None:
-        """A writer for this connection, or None where the fast path does not apply."""
-        send = scope.get(SEND_KEY)
-        proto = getattr(send, "__self__", None)
-        if send is None or proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
+    def attach(cls, scope: Scope, receive: Receive, send: Send) -> DirectWriter | None:
+        """A writer for this (accepted) connection, or None where the fast path does not apply."""
+        proto = _protocol(receive, send)
+        if proto is None:
             return None
         conn = getattr(proto, "conn", None)
         if conn is None or getattr(conn, "extensions", None) or not hasattr(proto, "transport"):
             return None
         _release_handshake(proto, scope)
-        return cls(proto, send)
+        return cls(proto)
 
     def writable(self) -> bool:
         """Open, not closing, and not backed up."""
@@ -89,9 +101,12 @@ class DirectWriter:
     def write(self, frame: bytes) -> None:
         self._transport.write(frame)
 
+    def wake(self) -> None:
+        """Nothing waits on a direct connection: the hub writes for it."""
+
     async def close(self, code: int, reason: str) -> None:
         """Close through the server's own ASGI send: it owns the close handshake."""
-        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        await self._proto.send({"type": "websocket.close", "code": code, "reason": reason})
 
     def abort(self) -> None:
         """Drop a connection that cannot take even a close frame (its peer stopped reading)."""

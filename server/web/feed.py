@@ -1,293 +1,181 @@
 """The WebSocket endpoint ``/ws/games/{event_id}``: hello with state, replay, live, heartbeat.
 
-One connection is two tasks: a *sender* that alone writes to the socket (events from the hub
-queue, control replies, heartbeats after silence, the final close code) and a *receiver* that
-reads client frames (ping, subscribe; anything else gets an error and the connection stays).
+A raw ASGI endpoint in Starlette's route table (``ROUTES``), so it gets the server's own
+``receive`` unwrapped (the direct path finds its connection through it, see
+``server.web.fastpath``) and no per-connection ``WebSocket`` wrapper or closure stays alive for
+an idle overlay.
 
-Ordering: the subscription is taken before the state is read, and the sender skips any queued
-event at or below the last seq it sent, so a client never sees seq go backwards, repeat, or
-skip within its filter, however events race the hello.
+Every connection runs the same receive loop (:func:`_receive_loop`: client frames into the
+channel), and its heartbeats come from the hub's one sweeper. What differs is who writes:
+
+* direct (uvicorn's websockets-sansio, as ``shotfeed serve`` runs): the hub writes every frame;
+  the connection's task is the receive loop alone;
+* queued (any other ASGI server): a second task (:func:`_drain`) takes what the channel parked
+  for the client and sends it through ASGI ``send``.
+
+Ordering: the subscription is taken before the state is read; what raced the hello waits in
+the channel and is de-duplicated by seq (``server.core.channel``).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-import time
 from typing import Any
 
 import anyio
-import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.datastructures import QueryParams
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
-from server.core.events import EVENT_TYPES, PROTOCOL_VERSION
-from server.live.following import Games
-from server.web.fastpath import SEND_KEY, DirectWriter, text_frame
-from server.web.hub import (
+from server.core.channel import (
     CLOSE_NORMAL,
-    CLOSE_TOO_BIG,
-    DirectSubscription,
-    Hub,
-    Item,
-    QueuedSubscription,
-    Subscription,
-    with_replay,
+    CLOSE_POLICY,
+    Channel,
+    error_text,
+    parse_types,
+    text_frame,
 )
+from server.live.following import Games
+from server.web.fastpath import DirectWriter
+from server.web.hub import Conn, Hub, QueuedConn, Sub
 
 log = logging.getLogger("shotfeed.feed")
 
-MAX_FRAME = 64 * 1024
-CLOSE_POLICY = 1008
 # A client that cannot take a single message in this long is gone (its socket is full).
 SEND_TIMEOUT_S = 10.0
-
-
-def _error(message: str) -> str:
-    return orjson.dumps({"type": "error", "message": message}).decode()
-
-
-def parse_types(raw: Any) -> frozenset[str] | None:
-    """A type filter from a comma list or a JSON list; unknown names are an error."""
-    if raw is None or raw == "":
-        return None
-    names = raw.split(",") if isinstance(raw, str) else raw
-    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-        raise ValueError("types must be a list of event type names")
-    cleaned = frozenset(n.strip() for n in names if n.strip())
-    unknown = sorted(cleaned - set(EVENT_TYPES))
-    if unknown:
-        raise ValueError(f"unknown event type(s): {', '.join(unknown)}")
-    return cleaned or None
-
-
-async def websocket_feed(websocket: WebSocket) -> None:
-    games: Games = websocket.app.state.games
-    hub: Hub = websocket.app.state.hub
-    settings = websocket.app.state.settings
-    game_id = websocket.path_params["event_id"]
-    query = websocket.query_params
-    await websocket.accept()
-    if settings.overlay_key and not hmac.compare_digest(
-        query.get("key", "").encode(), settings.overlay_key.encode()
-    ):
-        await websocket.send_text(_error("this feed needs ?key="))
-        await websocket.close(CLOSE_POLICY)
-        return
-    if game_id not in games.games:
-        await websocket.send_text(_error(f"game {game_id!r} is not being followed"))
-        await websocket.close(CLOSE_POLICY)
-        return
-    try:
-        types = parse_types(query.get("types"))
-        since = int(query["since"]) if query.get("since") not in (None, "") else None
-        if since is not None and since < 0:
-            raise ValueError("since must be >= 0")
-    except ValueError as exc:
-        await websocket.send_text(_error(f"bad query: {exc}"))
-        await websocket.close(CLOSE_POLICY)
-        return
-
-    writer = DirectWriter.attach(websocket.scope)
-    sub = hub.subscribe(game_id, types, writer=writer)
-    try:
-        if isinstance(sub, DirectSubscription):
-            await _serve_direct(websocket, sub, games, hub, since)
-        elif isinstance(sub, QueuedSubscription):
-            last, hello, replay = _greeting(games, hub, game_id, since)
-            await websocket.send_text(hello)
-            for item in replay:
-                if sub.wants(item.type):
-                    await websocket.send_text(with_replay(item.text))
-            del hello, replay
-            sub.last = last
-            await _serve_queued(websocket, sub, hub, settings.heartbeat_s)
-    except WebSocketDisconnect:
-        pass
-    except OSError as exc:  # the peer vanished mid-send
-        log.debug("client of %s gone: %s", game_id, exc)
-    finally:
-        hub.unsubscribe(sub)
-
-
-def _greeting(
-    games: Games, hub: Hub, game_id: str, since: int | None
-) -> tuple[int, str, list[Item]]:
-    """The hello (state read after subscribing) and the replay, and the last seq they cover."""
-    state = games.state(game_id)
-    last = int(state["seq"])
-    replay: list[Item] = []
-    gap = False
-    if since is not None:
-        replay, gap = hub.replay(game_id, since)
-    hello = {
-        "type": "hello",
-        "protocol": PROTOCOL_VERSION,
-        "game": game_id,
-        "seq": last,
-        "state": state,
-        "gap": gap,
-    }
-    if replay:
-        last = max(last, replay[-1].seq or 0)
-    return last, orjson.dumps(hello).decode(), replay
-
-
-async def _serve_direct(
-    websocket: WebSocket, sub: DirectSubscription, games: Games, hub: Hub, since: int | None
-) -> None:
-    """The connection's only task: read client frames. Its events are written by the hub."""
-    last, hello, replay = _greeting(games, hub, sub.game, since)
-    sub.writer.write(text_frame(hello.encode()))
-    for item in replay:
-        if sub.wants(item.type):
-            sub.writer.write(text_frame(with_replay(item.text).encode()))
-    del hello, replay  # an idle connection should not keep its greeting alive
-    sub.start(last)
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        verdict = _frame_verdict(message)
-        if verdict is None:
-            _handle(message["text"], sub)
-        elif isinstance(verdict, int):
-            sub.close(verdict, "frame over 64 KiB")
-        else:
-            sub.control(_error(verdict))
-
-
-def _frame_verdict(message: Any) -> str | int | None:
-    """None for a text frame to handle, an error text to answer, or a close code."""
-    text = message.get("text")
-    if text is None:
-        if len(message.get("bytes") or b"") > MAX_FRAME:
-            return CLOSE_TOO_BIG
-        return "binary frames are not supported; send JSON text"
-    if len(text) > MAX_FRAME:
-        return CLOSE_TOO_BIG
-    return None
-
-
-async def _serve_queued(
-    websocket: WebSocket, sub: QueuedSubscription, hub: Hub, heartbeat_s: float
-) -> None:
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_receiver, websocket, sub, tg.cancel_scope)
-            await _sender(websocket, sub, hub, heartbeat_s)
-            tg.cancel_scope.cancel()
-    except* (WebSocketDisconnect, OSError) as gone:
-        # anyio wraps the sender's error in an ExceptionGroup: the peer vanished mid-send
-        log.debug("client of %s gone: %r", sub.game, gone.exceptions)
-
-
-async def _sender(
-    websocket: WebSocket, sub: QueuedSubscription, hub: Hub, heartbeat_s: float
-) -> None:
-    """Drain the queue through ASGI, and send heartbeats on silence."""
-    while True:
-        wait = heartbeat_s - (time.monotonic() - sub.last_sent)
-        if wait <= 0:
-            seq = hub.channel(sub.game).last_seq
-            if not await _send(websocket, sub, f'{{"type":"heartbeat","seq":{seq}}}'):
-                return
-            continue
-        item: Item | None = None
-        with anyio.move_on_after(wait):
-            try:
-                item = await sub.receive.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                await _close(websocket, sub.close_code or CLOSE_NORMAL, sub.close_reason)
-                return
-        if item is None:
-            continue
-        if item.seq is not None:
-            if item.seq <= sub.last or not sub.wants(item.type):
-                continue
-            sub.last = item.seq
-        if not await _send(websocket, sub, item.text):
-            return
-
-
-async def _send(websocket: WebSocket, sub: Subscription, text: str) -> bool:
-    """One ASGI send; False if the client could not take it in time (it is gone)."""
-    with anyio.move_on_after(SEND_TIMEOUT_S) as scope:
-        await websocket.send_text(text)
-    if scope.cancelled_caught:
-        log.info(
-            "client of %s took over %s s to take one message: dropped", sub.game, SEND_TIMEOUT_S
-        )
-        return False
-    sub.last_sent = time.monotonic()
-    return True
-
-
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
-    if websocket.application_state != WebSocketState.CONNECTED:
-        return
-    with anyio.move_on_after(2):
-        await websocket.close(code, reason[:120])
-
-
-async def _receiver(
-    websocket: WebSocket, sub: QueuedSubscription, scope: anyio.CancelScope
-) -> None:
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            scope.cancel()
-            return
-        verdict = _frame_verdict(message)
-        if verdict is None:
-            _handle(message["text"], sub)
-        elif isinstance(verdict, int):
-            sub.close(verdict, "frame over 64 KiB")
-            return
-        else:
-            sub.control(_error(verdict))
-
-
-def _handle(text: str, sub: Subscription) -> None:
-    try:
-        msg = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        sub.control(_error('invalid JSON; send {"op": "ping"} or {"op": "subscribe"}'))
-        return
-    op = msg.get("op") if isinstance(msg, dict) else None
-    if op == "ping":
-        sub.control('{"type":"pong"}')
-    elif op == "subscribe":
-        try:
-            sub.types = parse_types(msg.get("types"))
-        except ValueError as exc:
-            sub.control(_error(str(exc)))
-            return
-        types = sorted(sub.types) if sub.types is not None else None
-        sub.control(orjson.dumps({"type": "subscribed", "types": types}).decode())
-    else:
-        sub.control(_error(f"unknown op {str(op)[:40]!r}; known: ping, subscribe"))
+CLOSE_TIMEOUT_S = 2.0
 
 
 class FeedEndpoint:
-    """ASGI middleware serving ``/ws/games/{event_id}`` ahead of Starlette's router.
-
-    Thousands of overlays stay connected for hours; routed the usual way, each idle connection
-    would keep five more coroutine frames and exception-handler closures alive for nothing.
-    It also keeps the server's own ``send`` in the scope for the direct fan-out path.
-    """
-
-    PREFIX = "/ws/games/"
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    """``/ws/games/{event_id}`` as a raw ASGI app (a class instance, so Starlette routes to it
+    as ASGI and wraps nothing around it per connection)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"].startswith(self.PREFIX):
-            game = scope["path"][len(self.PREFIX) :]
-            if game and "/" not in game:
-                scope[SEND_KEY] = send
-                scope["path_params"] = {"event_id": game}
-                await websocket_feed(WebSocket(scope, receive, send))
+        await serve(scope, receive, send)
+
+
+ROUTES = [WebSocketRoute("/ws/games/{event_id}", FeedEndpoint(), name="feed")]
+
+
+async def _refuse(send: Send, message: str) -> None:
+    await send({"type": "websocket.send", "text": error_text(message)})
+    await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": ""})
+
+
+async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    state = scope["app"].state
+    games: Games = state.games
+    hub: Hub = state.hub
+    settings = state.settings
+    game_id: str = scope["path_params"]["event_id"]
+    query = QueryParams(scope["query_string"])
+    await send({"type": "websocket.accept"})
+    if settings.overlay_key and not hmac.compare_digest(
+        query.get("key", "").encode(), settings.overlay_key.encode()
+    ):
+        await _refuse(send, "this feed needs ?key=")
+        return
+    if game_id not in games.games:
+        await _refuse(send, f"game {game_id!r} is not being followed")
+        return
+    try:
+        types = parse_types(query.get("types"))
+        raw_since = query.get("since")
+        since = int(raw_since) if raw_since not in (None, "") else None
+        if since is not None and since < 0:
+            raise ValueError("since must be >= 0")
+    except ValueError as exc:
+        await _refuse(send, f"bad query: {exc}")
+        return
+    del query, state
+
+    ch = hub.channel(game_id)
+    writer = DirectWriter.attach(scope, receive, send)
+    if writer is not None:
+        sub = hub.subscribe(game_id, types, writer)
+        try:
+            _greet_direct(games.state(game_id), hub, ch, sub, writer, since)
+            await _receive_loop(receive, hub, ch, sub)
+        finally:
+            hub.unsubscribe(ch, sub)
+        return
+    queued = QueuedConn()
+    sub = hub.subscribe(game_id, types, queued)
+    try:
+        greeting = ch.greet(sub, games.state(game_id), since)
+        for text in greeting.texts:
+            await send({"type": "websocket.send", "text": text})
+        hub.start(ch, sub, greeting.last)
+        del greeting
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_receive_then_cancel, receive, hub, ch, sub, tg.cancel_scope)
+            await _drain(send, hub, ch, sub, queued)
+            tg.cancel_scope.cancel()
+    except* OSError as gone:  # the peer vanished mid-send (uvicorn's ClientDisconnected)
+        log.debug("client of %s gone: %r", game_id, gone.exceptions)
+    finally:
+        hub.unsubscribe(ch, sub)
+
+
+def _greet_direct(
+    state: dict[str, Any],
+    hub: Hub,
+    ch: Channel[Conn],
+    sub: Sub,
+    writer: DirectWriter,
+    since: int | None,
+) -> None:
+    """Hello and replay written at once (no await, so nothing can race them); the greeting is
+    not kept: an idle connection should not hold its hello alive."""
+    greeting = ch.greet(sub, state, since)
+    for text in greeting.texts:
+        writer.write(text_frame(text.encode()))
+    hub.start(ch, sub, greeting.last)
+
+
+async def _receive_loop(receive: Receive, hub: Hub, ch: Channel[Conn], sub: Sub) -> None:
+    """The one client-frame loop of both kinds of connection, until the client leaves."""
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        hub.receive(ch, sub, message.get("text"), message.get("bytes"))
+
+
+async def _receive_then_cancel(
+    receive: Receive, hub: Hub, ch: Channel[Conn], sub: Sub, scope: anyio.CancelScope
+) -> None:
+    """The client left: the queued connection's sender has nothing more to do."""
+    await _receive_loop(receive, hub, ch, sub)
+    scope.cancel()
+
+
+async def _drain(send: Send, hub: Hub, ch: Channel[Conn], sub: Sub, conn: QueuedConn) -> None:
+    """A queued connection's sender: what the channel parked, through ASGI, then the close."""
+    while True:
+        msg = hub.take(ch, sub)
+        if msg is not None:
+            with anyio.move_on_after(SEND_TIMEOUT_S) as timer:
+                await send({"type": "websocket.send", "text": msg.text})
+            if timer.cancelled_caught:
+                log.info(
+                    "client of %s took over %s s to take one message: dropped",
+                    ch.game,
+                    SEND_TIMEOUT_S,
+                )
                 return
-        await self.app(scope, receive, send)
+            continue
+        if sub.closing:
+            with anyio.move_on_after(CLOSE_TIMEOUT_S):
+                await send(
+                    {
+                        "type": "websocket.close",
+                        "code": sub.close_code or CLOSE_NORMAL,
+                        "reason": sub.close_reason[:120],
+                    }
+                )
+            return
+        await conn.wait()

@@ -1,219 +1,80 @@
-"""Fan-out: one channel per game, each event encoded once, the same bytes to every subscriber.
+"""Fan-out shell: carries out what each game's pure :class:`~server.core.channel.Channel` decides.
 
-``publish`` is synchronous and never awaits a socket. Two kinds of subscriber:
+Every decision (retention, replay and gaps, parking, the 1013 cut, heartbeat due-ness) is made
+in ``server.core.channel``, over data. What cannot be pure lives here: the clock, the metrics,
+writing frames to direct connections (``server.web.fastpath``), waking queued ones, closing,
+and the hub's one sweeper task that drains backed-up sockets and sends heartbeats for every
+connection of both kinds.
 
-* :class:`DirectSubscription` (uvicorn's websockets-sansio connections, i.e. ``shotfeed serve``):
-  publish writes the event's one pre-built WebSocket frame (``server.web.fastpath``) straight to the
-  connection. No task, queue or timer exists per client: an idle overlay costs a few objects,
-  a delivered event little more than the send() itself. A client whose socket backs up gets its
-  frames parked (bounded) and flushed by the hub's one sweeper task as the socket drains.
-* :class:`QueuedSubscription` (any other ASGI server): a bounded queue that the connection's
-  own task drains through ASGI ``send``.
-
-Either way a client that falls ``queue_size`` messages behind is cut loose at once (closed with
-1013; it resumes with ``since``), so one slow client never slows the others and memory never
-grows without bound, as the websockets library's broadcast docs recommend.
-
-Each channel also retains the last N events for replay to reconnecting clients.
+``publish`` is synchronous and never awaits a socket. A direct connection costs no task, queue
+or timer of its own: an idle overlay is a few objects, a delivered event little more than the
+send() itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import orjson
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from server.core.channel import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TRY_AGAIN,
+    Channel,
+    Fanout,
+    Item,
+    Message,
+    Subscriber,
+)
 from server.core.events import Event
-from server.web.fastpath import DirectWriter, text_frame
+from server.web.fastpath import DirectWriter
 from server.web.metrics import Metrics
 
 log = logging.getLogger("shotfeed.hub")
 
-# Close codes a subscriber can be told to leave with.
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_AGAIN = 1013
 CLOSE_TIMEOUT_S = 2.0
 FLUSH_TICK_S = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One message for one subscriber; ``seq`` None for control replies (pong, errors)."""
+class Conn(Protocol):
+    """The shell's handle on one connection, as the hub uses it."""
 
-    seq: int | None
-    type: str
-    text: str
+    def writable(self) -> bool: ...
 
+    def write(self, frame: bytes) -> None: ...
 
-class Subscription:
-    """One client of one game. ``last`` is the last seq it was given."""
-
-    # Slots: thousands of these live for hours, one per connected overlay.
-    __slots__ = ("close_code", "close_reason", "game", "last", "last_sent", "types")
-
-    def __init__(self, game: str, types: Iterable[str] | None) -> None:
-        self.game = game
-        self.types: frozenset[str] | None = frozenset(types) if types is not None else None
-        self.last = 0
-        self.last_sent = time.monotonic()
-        self.close_code: int | None = None
-        self.close_reason = ""
-
-    def wants(self, type_: str) -> bool:
-        return self.types is None or type_ in self.types
-
-    @property
-    def closing(self) -> bool:
-        return self.close_code is not None
-
-    def deliver(self, item: Item, frame: bytes, now: float) -> bool:
-        """Hand over one event; False when the client is too far behind to keep."""
-        raise NotImplementedError
-
-    def control(self, text: str) -> None:
-        """A reply that is not an event (pong, error); dropped if the client is that slow."""
-        raise NotImplementedError
-
-    def close(self, code: int, reason: str) -> None:
-        """Ask the connection to close with ``code`` (once)."""
-        raise NotImplementedError
+    def wake(self) -> None: ...
 
 
-class DirectSubscription(Subscription):
-    """Frames written straight to the socket; parked (bounded) while the socket is backed up."""
+class QueuedConn:
+    """A connection served through ASGI ``send`` by its own task, which the hub wakes."""
 
-    __slots__ = ("_close_task", "hub", "limit", "parked", "ready", "writer")
+    __slots__ = ("_event",)
 
-    def __init__(
-        self, game: str, types: Iterable[str] | None, writer: DirectWriter, limit: int, hub: Hub
-    ) -> None:
-        super().__init__(game, types)
-        self.writer = writer
-        self.limit = limit
-        self.hub = hub
-        self.ready = False  # until hello and replay are out, everything is parked
-        self.parked: deque[tuple[int | None, bytes]] | None = None
-        self._close_task: asyncio.Task[None] | None = None
+    def __init__(self) -> None:
+        self._event = anyio.Event()
 
-    def _park(self, seq: int | None, frame: bytes) -> bool:
-        if self.parked is None:
-            self.parked = deque()
-        if len(self.parked) >= self.limit:
-            return False
-        self.parked.append((seq, frame))
-        self.hub.backed_up.add(self)
-        return True
+    def writable(self) -> bool:
+        return False  # never live: the channel parks everything for it
 
-    def deliver(self, item: Item, frame: bytes, now: float) -> bool:
-        if self.closing:
-            return True
-        if self.ready and not self.parked and self.writer.writable():
-            self.writer.write(frame)
-            self.last = item.seq or self.last
-            self.last_sent = now
-            return True
-        return self._park(item.seq, frame)
+    def write(self, frame: bytes) -> None:
+        raise RuntimeError("a queued connection is written by its own task")
 
-    def control(self, text: str) -> None:
-        if self.closing:
-            return
-        frame = text_frame(text.encode())
-        if self.ready and not self.parked and self.writer.writable():
-            self.writer.write(frame)
-            self.last_sent = time.monotonic()
-        else:
-            self._park(None, frame)
+    def wake(self) -> None:
+        self._event.set()
 
-    def start(self, last: int) -> None:
-        """Hello and replay are out: from now on frames go straight to the socket."""
-        self.last = last
-        self.ready = True
-        self.flush(time.monotonic())
-
-    def flush(self, now: float) -> None:
-        """Write parked frames while the socket takes them (skipping what replay covered)."""
-        parked = self.parked
-        while parked and self.writer.writable() and not self.closing:
-            seq, frame = parked.popleft()
-            if seq is not None:
-                if seq <= self.last:
-                    continue
-                self.last = seq
-            self.writer.write(frame)
-            self.last_sent = now
-        if not parked:
-            self.parked = None
-            self.hub.backed_up.discard(self)
-
-    def close(self, code: int, reason: str) -> None:
-        if self.closing:
-            return
-        self.close_code, self.close_reason = code, reason
-        self.parked = None
-        self.hub.backed_up.discard(self)
-        self._close_task = asyncio.get_running_loop().create_task(self._close(code, reason))
-
-    async def _close(self, code: int, reason: str) -> None:
-        """Close through the server (it owns the close handshake); abort a peer that won't read."""
-        try:
-            with anyio.fail_after(CLOSE_TIMEOUT_S):
-                await self.writer.close(code, reason[:120])
-        except Exception as exc:  # a timeout, or the peer was already gone
-            log.debug("closing a client of %s with %d: %r; aborting", self.game, code, exc)
-            self.writer.abort()
+    async def wait(self) -> None:
+        """Until woken; a wake-up that came while the task was busy returns at once."""
+        await self._event.wait()
+        self._event = anyio.Event()
 
 
-class QueuedSubscription(Subscription):
-    """A bounded queue drained by the connection's own task (servers without the direct path)."""
-
-    __slots__ = ("receive", "send")
-
-    def __init__(self, game: str, types: Iterable[str] | None, limit: int) -> None:
-        super().__init__(game, types)
-        self.send: MemoryObjectSendStream[Item]
-        self.receive: MemoryObjectReceiveStream[Item]
-        self.send, self.receive = anyio.create_memory_object_stream[Item](limit)
-
-    def deliver(self, item: Item, frame: bytes, now: float) -> bool:
-        try:
-            self.send.send_nowait(item)
-        except anyio.WouldBlock:
-            return False
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            return True
-        return True
-
-    def control(self, text: str) -> None:
-        with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError):
-            self.send.send_nowait(Item(None, "control", text))
-
-    def close(self, code: int, reason: str) -> None:
-        if self.closing:
-            return
-        self.close_code, self.close_reason = code, reason
-        self.send.close()  # the connection task drains what is queued, then closes with code
-
-
-@dataclass(eq=False)
-class Channel:
-    retained: deque[Item]
-    subscribers: set[Subscription] = field(default_factory=set)
-    last_seq: int = 0
-
-
-def with_replay(text: str) -> str:
-    """The same event marked ``"replay": true`` (splices into the JSON object's end)."""
-    return text[:-1] + ',"replay":true}'
+Sub = Subscriber[Conn]
 
 
 class Hub:
@@ -229,64 +90,69 @@ class Hub:
         self.queue_size = queue_size
         self.heartbeat_s = heartbeat_s
         self.metrics = metrics
-        self.channels: dict[str, Channel] = {}
-        self.backed_up: set[DirectSubscription] = set()
+        self.channels: dict[str, Channel[Conn]] = {}
         self.closing = False
+        self._kick: anyio.Event | None = None  # wakes the sweeper when a socket backs up
+        self._closers: set[asyncio.Task[None]] = set()
 
-    def channel(self, game: str) -> Channel:
+    def channel(self, game: str) -> Channel[Conn]:
         ch = self.channels.get(game)
         if ch is None:
-            ch = self.channels[game] = Channel(deque(maxlen=self.retain or None))
+            ch = self.channels[game] = Channel(
+                game, retain=self.retain, limit=self.queue_size, heartbeat_s=self.heartbeat_s
+            )
         return ch
 
     def warm(self, game: str, encoded: Iterable[bytes]) -> None:
         """Fill the replay buffer from the store's log tail after a restart."""
-        ch = self.channel(game)
+        items = []
         for body in encoded:
             msg = orjson.loads(body)
-            ch.retained.append(Item(int(msg["seq"]), str(msg["type"]), body.decode()))
-            ch.last_seq = max(ch.last_seq, int(msg["seq"]))
+            items.append(Item(int(msg["seq"]), str(msg["type"]), body.decode()))
+        self.channel(game).warm(items)
 
-    def _add(self, sub: Subscription) -> None:
-        self.channel(sub.game).subscribers.add(sub)
-        if self.metrics is not None:
-            self.metrics.clients.inc()
+    # -- one connection's life ----------------------------------------------------------------
 
     def subscribe(
-        self, game: str, types: Iterable[str] | None = None, *, writer: DirectWriter | None = None
-    ) -> Subscription:
-        """A direct subscription when the connection has a writer, else a queued one."""
-        sub: Subscription
-        if writer is not None:
-            sub = DirectSubscription(game, types, writer, self.queue_size, self)
-        else:
-            sub = QueuedSubscription(game, types, self.queue_size)
-        self._add(sub)
+        self, game: str, types: frozenset[str] | None, conn: DirectWriter | QueuedConn
+    ) -> Sub:
+        direct = isinstance(conn, DirectWriter)
+        sub = self.channel(game).subscribe(conn, types, direct=direct, now=time.monotonic())
+        if self.metrics is not None:
+            self.metrics.clients.inc()
+            self.metrics.ws_connections.labels("direct" if direct else "queued").inc()
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
-        ch = self.channels.get(sub.game)
-        if ch is not None and sub in ch.subscribers:
-            ch.subscribers.discard(sub)
-            if self.metrics is not None:
-                self.metrics.clients.dec()
-        if isinstance(sub, DirectSubscription):
-            self.backed_up.discard(sub)
-            sub.parked = None
-        elif isinstance(sub, QueuedSubscription):
-            sub.send.close()
-            sub.receive.close()
+    def start(self, ch: Channel[Conn], sub: Sub, last: int) -> None:
+        """The greeting is out; a direct connection gets what raced it at once."""
+        now = time.monotonic()
+        ch.start(sub, last, now)
+        if sub.direct:
+            self._flush(ch, sub, now)
 
-    def replay(self, game: str, since: int) -> tuple[list[Item], bool]:
-        """Retained events with seq > since, and whether some were no longer retained (gap)."""
-        ch = self.channel(game)
-        items = [i for i in ch.retained if i.seq is not None and i.seq > since]
-        oldest = ch.retained[0].seq if ch.retained else ch.last_seq + 1
-        assert oldest is not None
-        # A client ahead of the server (its since is from before a store reset) has a gap too:
-        # what it holds is not this log, and it must take the state as it is now.
-        gap = (since < ch.last_seq and since + 1 < oldest) or since > ch.last_seq
-        return items, gap
+    def receive(self, ch: Channel[Conn], sub: Sub, text: str | None, data: bytes | None) -> None:
+        self._apply(ch, ch.receive(sub, text, data, time.monotonic()))
+
+    def take(self, ch: Channel[Conn], sub: Sub) -> Message | None:
+        """The next message for a queued connection's task to send."""
+        return ch.take(sub, time.monotonic())
+
+    def unsubscribe(self, ch: Channel[Conn], sub: Sub) -> None:
+        if ch.unsubscribe(sub) and self.metrics is not None:
+            self.metrics.clients.dec()
+        if self.metrics is not None:
+            self.metrics.ws_connections.labels("direct" if sub.direct else "queued").dec()
+
+    def close(self, ch: Channel[Conn], sub: Sub, code: int, reason: str) -> None:
+        self._apply(ch, ch.close(sub, code, reason))
+
+    def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Ask every subscriber to leave (shutdown): each connection closes with ``code``."""
+        self.closing = True
+        for ch in self.channels.values():
+            self._apply(ch, ch.close_all(code, reason))
+
+    # -- events -------------------------------------------------------------------------------
 
     def publish(self, game: str, events: Sequence[Event], encoded: Sequence[bytes]) -> None:
         """Hand each event to every subscriber that wants it; never blocks."""
@@ -295,75 +161,92 @@ class Hub:
         delivered = 0
         ch = self.channel(game)
         for event, body in zip(events, encoded, strict=True):
-            type_ = event.type
-            item = Item(event.seq, type_, body.decode())
-            ch.retained.append(item)
-            ch.last_seq = event.seq
+            out = ch.publish(event.seq, event.type, body, now)
+            self._apply(ch, out)
+            delivered += out.delivered
             if self.metrics is not None:
-                self.metrics.events.labels(type_).inc()
-            frame = text_frame(body)
-            dropped: list[Subscription] = []
-            for sub in ch.subscribers:
-                if sub.types is not None and type_ not in sub.types:
-                    continue
-                if sub.deliver(item, frame, now):
-                    delivered += 1
-                else:
-                    dropped.append(sub)
-            for sub in dropped:
-                self._drop(ch, sub, CLOSE_TRY_AGAIN, "too slow: resume with since")
+                self.metrics.events.labels(event.type).inc()
         if self.metrics is not None:
             self.metrics.fanout_seconds.observe(time.perf_counter() - started)
             self.metrics.deliveries.inc(delivered)
 
-    def _drop(self, ch: Channel, sub: Subscription, code: int, reason: str) -> None:
-        if sub in ch.subscribers:
-            ch.subscribers.discard(sub)
-            if self.metrics is not None:
-                self.metrics.clients.dec()
-        sub.close(code, reason)
-        if code == CLOSE_TRY_AGAIN:
-            log.info(
-                "game %s: closing a client that fell %d messages behind", sub.game, self.queue_size
-            )
+    def _apply(self, ch: Channel[Conn], out: Fanout[Conn]) -> None:
+        """Carry out one decision of the channel."""
+        msg = out.message
+        if out.writes:
+            assert msg is not None
+            frame = msg.frame
+            for sub in out.writes:
+                conn = sub.conn
+                if conn.writable():
+                    conn.write(frame)
+                else:
+                    ch.back_up(sub, msg)
+                    if self._kick is not None:
+                        self._kick.set()
+        for sub in out.woken:
+            sub.conn.wake()
+        for sub in out.closed:
+            self._closed(ch, sub)
+
+    def _closed(self, ch: Channel[Conn], sub: Sub) -> None:
+        if self.metrics is not None:
+            self.metrics.clients.dec()
+        if sub.close_code == CLOSE_TRY_AGAIN:
+            log.info("game %s: closing a client that fell %d messages behind", ch.game, ch.limit)
             if self.metrics is not None:
                 self.metrics.dropped.inc()
+        conn = sub.conn
+        if isinstance(conn, DirectWriter):
+            task = asyncio.get_running_loop().create_task(
+                _close_direct(conn, ch.game, sub.close_code or 1000, sub.close_reason)
+            )
+            self._closers.add(task)
+            task.add_done_callback(self._closers.discard)
+        else:
+            conn.wake()  # its task sees the close and sends it through ASGI
 
-    def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
-        """Ask every subscriber to leave (shutdown): each connection closes with ``code``."""
-        self.closing = True
-        for ch in self.channels.values():
-            for sub in list(ch.subscribers):
-                self._drop(ch, sub, code, reason)
+    # -- the one timer ------------------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """The hub's one timer: flush parked frames as sockets drain, heartbeat idle clients.
+        """The hub's one task: drain backed-up sockets as they empty, send heartbeats.
 
         One task for all clients instead of a timer per connection keeps an idle overlay cheap.
         """
         beat = min(1.0, self.heartbeat_s / 3)
         next_beat = time.monotonic() + beat
         while True:
-            await anyio.sleep(FLUSH_TICK_S if self.backed_up else beat)
+            kick = self._kick = anyio.Event()
+            backed_up = any(ch.backed_up for ch in self.channels.values())
+            wait = FLUSH_TICK_S if backed_up else max(0.0, next_beat - time.monotonic())
+            with anyio.move_on_after(wait):
+                await kick.wait()
+            if kick.is_set():  # a socket just backed up: give it a tick to drain first
+                await anyio.sleep(FLUSH_TICK_S)
             now = time.monotonic()
-            for sub in list(self.backed_up):
-                sub.flush(now)
+            for ch in self.channels.values():
+                for sub in list(ch.backed_up):
+                    self._flush(ch, sub, now)
             if now >= next_beat:
                 next_beat = now + beat
-                self._heartbeats(now)
+                for ch in self.channels.values():
+                    self._apply(ch, ch.heartbeat(now))
 
-    def _heartbeats(self, now: float) -> None:
-        for ch in self.channels.values():
-            frame: bytes | None = None
-            for sub in ch.subscribers:
-                if (
-                    isinstance(sub, DirectSubscription)
-                    and sub.ready
-                    and now - sub.last_sent >= self.heartbeat_s
-                    and not sub.parked
-                    and sub.writer.writable()
-                ):
-                    if frame is None:
-                        frame = text_frame(b'{"type":"heartbeat","seq":%d}' % ch.last_seq)
-                    sub.writer.write(frame)
-                    sub.last_sent = now
+    def _flush(self, ch: Channel[Conn], sub: Sub, now: float) -> None:
+        """Write parked frames one at a time while the socket takes them."""
+        conn = sub.conn
+        while conn.writable():
+            msg = ch.take(sub, now)
+            if msg is None:
+                return
+            conn.write(msg.frame)
+
+
+async def _close_direct(writer: DirectWriter, game: str, code: int, reason: str) -> None:
+    """Close through the server (it owns the close handshake); abort a peer that won't read."""
+    try:
+        with anyio.fail_after(CLOSE_TIMEOUT_S):
+            await writer.close(code, reason[:120])
+    except Exception as exc:  # a timeout, or the peer was already gone
+        log.debug("closing a client of %s with %d: %r; aborting", game, code, exc)
+        writer.abort()

@@ -20,6 +20,17 @@ class Metrics:
         )
         self.events = Counter("shotfeed_events", "Events emitted by type", ["type"], registry=r)
         self.clients = Gauge("shotfeed_clients", "WebSocket clients connected", registry=r)
+        # Which fan-out path each open connection took: "direct" (pre-built frames written by
+        # the hub, as `shotfeed serve` runs) or "queued" (ASGI send, any other server). A
+        # production server showing queued connections has lost its fast path.
+        self.ws_connections = Gauge(
+            "shotfeed_ws_connections",
+            "Open WebSocket feed connections by fan-out path",
+            ["path"],
+            registry=r,
+        )
+        for path in ("direct", "queued"):
+            self.ws_connections.labels(path)
         self.dropped = Counter(
             "shotfeed_clients_dropped", "WebSocket clients closed as too slow (1013)", registry=r
         )

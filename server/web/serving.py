@@ -1,0 +1,77 @@
+"""How shotfeed runs under uvicorn: the one Config builder ``shotfeed serve``, ``demo`` and the
+tests share, so the configuration the tests exercise is the one production runs.
+
+The WebSocket options are what the direct fan-out path (``server.web.fastpath``) needs:
+``websockets-sansio`` (the protocol whose transport it writes to), no permessage-deflate (a
+pre-built frame must be the bytes on the wire) and no server pings (uvicorn's keepalive would
+be a timer per connection; the hub's heartbeats keep proxies from closing idle sockets).
+"""
+
+from __future__ import annotations
+
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from server.config import Settings
+
+MAX_WS_FRAME = 64 * 1024
+
+
+def websocket_options() -> dict[str, Any]:
+    """uvicorn's WebSocket settings for shotfeed (for servers the tests build around a socket)."""
+    return {
+        "ws": "websockets-sansio",
+        "ws_max_size": MAX_WS_FRAME,
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": None,
+    }
+
+
+def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    """The whole server configuration; ``extra`` overrides (tests: lifespan, log level)."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        **websocket_options(),
+        "timeout_graceful_shutdown": 3,
+        "log_level": "info",
+        "access_log": False,
+    }
+    options.update(extra)
+    return uvicorn.Config(app, **options)
+
+
+def feed_server(app: Any, settings: Settings, **extra: Any) -> FeedServer:
+    """The server ``shotfeed serve`` and ``demo`` run (and ``tests/test_fastpath.py`` checks)."""
+    return FeedServer(uvicorn_config(app, settings, **extra))
+
+
+class FeedServer(uvicorn.Server):
+    """uvicorn, but on SIGTERM/SIGINT the WebSocket clients first get close 1001 (going away).
+
+    uvicorn's own shutdown would close them with 1012; telling overlays "going away" lets them
+    reconnect to another instance at once.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        hub = _find_hub(self.config.loaded_app)
+        if hub is not None and not hub.closing:
+            hub.close_all()
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises a captured signal once it has shut down, so the process would die
+        # of SIGTERM (status -15 / 143) after a clean shutdown; `serve` exits 0 instead.
+        self._captured_signals.clear()
+
+
+def _find_hub(app: Any) -> Any:
+    """The app's hub, through the middleware uvicorn may have wrapped around it."""
+    for _ in range(5):
+        state = getattr(app, "state", None)
+        if state is not None and hasattr(state, "hub"):
+            return state.hub
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
