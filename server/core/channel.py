@@ -305,6 +305,7 @@ class Channel(Generic[C]):
         out: Fanout[C] = Fanout(msg)
         writes = out.writes
         slow: list[Subscriber[C]] = []
+        parked = 0
         for sub in self.subscribers:
             types = sub.types
             if types is not None and type_ not in types:
@@ -313,11 +314,12 @@ class Channel(Generic[C]):
                 sub.last_sent = now
                 writes.append(sub)
             elif self._park(sub, msg):
+                parked += 1
                 if not sub.direct and sub.ready:
                     out.woken.append(sub)
             else:
                 slow.append(sub)
-        out.delivered = len(writes) + len(out.woken)
+        out.delivered = len(writes) + parked
         for sub in slow:
             self.close(sub, CLOSE_TRY_AGAIN, TOO_SLOW)
             out.closed.append(sub)
