@@ -23,8 +23,8 @@ implementation ``server.web.serving`` configures; pyproject pins uvicorn to the 
   be written to a connection the peer has left;
 * ``proto.send``: closing goes through the server's own ASGI send, which owns the closing
   handshake (and its timer);
-* ``proto.request`` and ``proto.response``, set to None once the connection is open
-  (:func:`_release_handshake`), and the scope's ``headers``, emptied;
+* ``proto.request`` and ``proto.response``, set to None once the connection is open, and the
+  request's ``headers`` and the scope's ``headers`` emptied (:func:`_release_handshake`);
 * ``proto.queue`` (an ``asyncio.Queue``: uvicorn calls ``put_nowait``, ``get`` and ``empty``)
   and ``proto.writable`` (an ``asyncio.Event``: ``set``, ``clear``, ``wait``), replaced by
   :class:`_Inbox` and :class:`_Flag` with just those methods (:func:`_lighten`).
@@ -64,6 +64,11 @@ def _release_handshake(proto: Any, scope: Scope) -> None:
     but never reads them after the handshake; for thousands of idle overlays that is a few KiB
     each. Only attributes that exist are touched, so another uvicorn version merely keeps them.
     """
+    # The websockets parser's generator frame keeps its own reference to the request for the
+    # life of the connection, so dropping ours is not enough: empty its headers (~1.5 KiB).
+    headers: Any = getattr(getattr(proto, "request", None), "headers", None)
+    if callable(getattr(headers, "clear", None)):
+        headers.clear()
     for name in ("request", "response"):
         if getattr(proto, name, None) is not None:
             setattr(proto, name, None)
