@@ -171,7 +171,7 @@ async def test_bad_values_are_ignored_never_injected(tmp_path: Path) -> None:
         assert config["debug"] is False
         assert config["key"] == evil  # kept as a value, for the WebSocket URL: JSON, not markup
         assert "<script>alert(1)" not in r.text
-        assert r.text.count("</script>") == 2  # the config block's and the module's own
+        assert r.text.count("</script>") == 3  # the config block, contract.js and the module
 
         r = await feed.http.get(
             "/overlays/three",

@@ -21,23 +21,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from server.core.contract import SHORTCUTS
 from server.core.events import AUTOMATIC_TYPES, PROTOCOL_VERSION
 from server.web.assets import asset_urls, content_security_policy
 from server.web.pages import OVERLAYS, templates
 
 TEMPLATE = "operator.html"
-ASSETS = ("operator.js", "operator.css", "feed.js")
-
-# What the page lists and operator.js binds: key -> what it does (one table, so the page can
-# never show a shortcut that does something else).
-SHORTCUTS: tuple[tuple[str, str], ...] = (
-    ("H", "hold / release every automatic graphic"),
-    ("P or Esc", "PANIC: every graphic off air now (Esc in a text field only leaves the field)"),
-    ("L", "lower third: show what is typed, or take it off if it is on"),
-    ("1 to 5", "lower-third presets 1 to 5 (again: take it off)"),
-    ("T", "three-pointer splash by hand (the player picked under Graphics)"),
-    ("Shift+U", "undo the last override change"),
-)
+ASSETS = ("contract.js", "operator.js", "operator.css", "feed.js")
 
 
 async def operator_page(request: Request) -> Response:

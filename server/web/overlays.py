@@ -43,7 +43,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 THEMES = ("default", "light")
 # Static files a page loads; their URLs carry a content hash so a browser source never keeps
 # an old feed.js after an upgrade.
-ASSETS = ("feed.js", "overlay.css")
+ASSETS = ("contract.js", "feed.js", "overlay.css")
 PENDING = "_pending.html"
 
 
