@@ -14,13 +14,18 @@
 export const PROTOCOL = 1;
 
 /** Event types that put a graphic on air by themselves; the operator may hold or veto them. */
-export const AUTOMATIC = Object.freeze([
-  "made_three",
-  "score_update",
-  "period_change",
-  "scoring_run",
-  "hot_hand",
-]);
+/**
+ * The shared contract (static/contract.js, generated from server/core/contract.py) is loaded as
+ * a classic script before this module; event types, period labels and the clock display come
+ * from it so the page can never disagree with the server.
+ */
+const CONTRACT = globalThis.ShotfeedContract;
+
+export const AUTOMATIC = Object.freeze(CONTRACT.automaticTypes.slice());
+export const EVENT_TYPES = Object.freeze(CONTRACT.eventTypes.slice());
+
+/** Upstream clock string -> what goes on air, the server's clockDisplay rule (contract.js). */
+export const displayClock = CONTRACT.displayClock;
 
 /**
  * A `graphic` shown under the name "test:<type>" (type one of AUTOMATIC) is a rehearsal: pages
@@ -114,50 +119,25 @@ export function parseClock(value) {
   return total;
 }
 
-/** Whole seconds -> "15:00", "5:07", "0:45", "1:02:03" (as the server's clockDisplay). */
+/** Whole seconds (the clock running between polls) -> "15:00", "5:07", "0:45", "01:02:03". */
 export function formatClock(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
   const s = Math.max(0, Math.floor(seconds));
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const sec = String(s % 60).padStart(2, "0");
-  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+  return h > 0 ? `${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
-/** Period code -> scorebug form, as the server's periodShort: Q3, 2H, OT, 2OT. */
-export function periodShort(code) {
-  if (typeof code !== "string") return null;
-  const m = /^(Q|H|OT)(\d*)$/.exec(code.trim().toUpperCase());
-  if (!m) return code;
-  const [, kind, num] = m;
-  if (kind === "Q") return num ? `Q${num}` : code;
-  if (kind === "H") return num ? `${num}H` : code;
-  const n = num ? parseInt(num, 10) : 1;
-  return n <= 1 ? "OT" : `${n}OT`;
-}
+/** Period code -> scorebug form (contract.js, same as the server): Q3, 2H, OT, 2OT. */
+export const periodShort = CONTRACT.periodShort;
 
 export function isFinal(status) {
   return typeof status === "string" && FINAL_STATUSES.has(status.toUpperCase());
 }
 
-function ordinal(n) {
-  if (n % 100 >= 10 && n % 100 <= 20) return `${n}th`;
-  return `${n}${{ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th"}`;
-}
-
-/** Period code -> label for a person, as the server's periodLabel: "2nd Half", "Overtime". */
-export function periodLabel(code) {
-  if (typeof code !== "string") return null;
-  const m = /^(Q|H|OT)(\d*)$/.exec(code.trim().toUpperCase());
-  if (!m) return code;
-  const [, kind, num] = m;
-  if (kind === "OT") {
-    const n = num ? parseInt(num, 10) : 1;
-    return n <= 1 ? "Overtime" : `${ordinal(n)} Overtime`;
-  }
-  if (!num) return code;
-  return `${ordinal(parseInt(num, 10))} ${kind === "Q" ? "Quarter" : "Half"}`;
-}
+/** Period code -> label for a person (contract.js, same as the server): "2nd Half", "Overtime". */
+export const periodLabel = CONTRACT.periodLabel;
 
 function periodRank(code) {
   const m = /^(Q|H|OT)(\d*)$/.exec(String(code).trim().toUpperCase());
@@ -341,7 +321,7 @@ export function applyEvent(state, ev) {
       break;
     case "clock":
       state.clock = d.clock === undefined ? state.clock : d.clock;
-      state.clockDisplay = state.clock === null ? null : formatClock(parseClock(state.clock)) || state.clock;
+      state.clockDisplay = state.clock === null ? null : displayClock(state.clock);
       state.clockRunning = d.running !== false;
       state.clockAt = typeof ev.at === "number" ? ev.at : Date.now();
       if (d.period) state.period = d.period;
@@ -457,7 +437,7 @@ function imposeOverride(state) {
   state.periodShort = periodShort(period);
   state.periodLabel = periodLabel(period);
   state.clock = pick("clock");
-  state.clockDisplay = state.clock === null ? null : formatClock(parseClock(state.clock)) || state.clock;
+  state.clockDisplay = state.clock === null ? null : displayClock(state.clock);
   if (f.clock !== undefined && f.clock !== null) {
     state.clockRunning = false; // an overridden clock stands still until it is cleared
   } else {
@@ -488,7 +468,7 @@ function mergeState(state, patch) {
   }
   if ("period" in patch && !("periodShort" in patch)) state.periodShort = periodShort(state.period);
   if ("clock" in patch && !("clockDisplay" in patch)) {
-    state.clockDisplay = state.clock == null ? null : formatClock(parseClock(state.clock)) || state.clock;
+    state.clockDisplay = state.clock == null ? null : displayClock(state.clock);
   }
   return normalizeState(state);
 }

@@ -712,8 +712,7 @@ function display(value) {
 
 function clockDisplay(raw) {
   if (typeof raw !== "string") return display(raw);
-  const s = feedjs.parseClock(raw);
-  return s === null ? raw : feedjs.formatClock(s);
+  return feedjs.displayClock(raw);
 }
 
 function setInput(input, value) {
@@ -1249,12 +1248,14 @@ document.addEventListener("keydown", (e) => {
   if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
   const k = e.key;
   let done = true;
-  if (k === "h" || k === "H") toggleHold();
-  else if (k === "p" || k === "P") panic();
-  else if (k === "l" || k === "L") toggleLowerThird();
-  else if (k === "t" || k === "T") showThree();
-  else if (k === "U" && e.shiftKey) undoOverride();
-  else if (/^[1-5]$/.test(k)) firePreset(parseInt(k, 10) - 1);
+  // the bindings are the contract's (server/core/contract.py), the same table the page lists
+  const action = globalThis.ShotfeedContract.actionFor(k, e.shiftKey);
+  if (action === "hold") toggleHold();
+  else if (action === "panic") panic();
+  else if (action === "lowerThird") toggleLowerThird();
+  else if (action === "three") showThree();
+  else if (action === "undo") undoOverride();
+  else if (action === "preset") firePreset(parseInt(k, 10) - 1);
   else done = false;
   if (done) e.preventDefault();
 });
