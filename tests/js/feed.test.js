@@ -50,3 +50,19 @@ test("period helpers and the running clock's format", async () => {
   assert.equal(f.parseClock("00:09.5"), 9.5);
   assert.equal(f.parseClock("nope"), null);
 });
+
+test("an override event lays its fields over upstream values, and its clock stands still", async () => {
+  const f = await load();
+  const s = f.emptyState("g1");
+  f.applyEvent(s, { type: "score_update", at: 1, data: { home: 10, away: 7 } });
+  f.applyEvent(s, {
+    type: "override", at: 2,
+    data: { active: true, fields: { home: 12, clock: "00:00:09.5" }, upstream: { home: 10, away: 7, period: "Q4", clock: "00:01:00", clockRunning: true } },
+  });
+  assert.equal(s.home.score, 12);
+  assert.equal(s.away.score, 7);
+  assert.equal(s.clockDisplay, "0:09.5");
+  assert.equal(s.clockRunning, false);
+  assert.deepEqual(f.overrideFields(s), { home: 12, clock: "00:00:09.5" });
+  assert.equal(s.periodLabel, "4th Quarter");
+});
