@@ -86,13 +86,12 @@ async def test_serve_configuration_takes_the_direct_path(tmp_path: Path) -> None
 
 async def test_compression_offered_by_the_client_is_not_negotiated(tmp_path: Path) -> None:
     """A client asking for permessage-deflate still gets pre-built frames on the direct path."""
-    async with running_feed(tmp_path) as feed:
-        async with feed.ws(compression="deflate") as ws:
-            assert ws.protocol.extensions == []
-            assert (await recv_json(ws))["type"] == "hello"
-            assert await feed.metric(DIRECT) == 1
-            event = await feed.fire("uncompressed")
-            assert orjson.loads(await ws.recv()) == event
+    async with running_feed(tmp_path) as feed, feed.ws(compression="deflate") as ws:
+        assert ws.protocol.extensions == []
+        assert (await recv_json(ws))["type"] == "hello"
+        assert await feed.metric(DIRECT) == 1
+        event = await feed.fire("uncompressed")
+        assert orjson.loads(await ws.recv()) == event
 
 
 async def test_route_table_serves_the_feed(tmp_path: Path) -> None:
