@@ -24,7 +24,8 @@
         "action": "panic",
         "keys": [
           "p",
-          "P"
+          "P",
+          "Escape"
         ],
         "label": "P or Esc"
       },
@@ -67,6 +68,15 @@
         "label": "Shift+U"
       }
     ],
+    "clock": {
+      "droppedHours": [
+        "00",
+        "0"
+      ],
+      "last": "^(\\d+)(?:\\.(\\d+))?$",
+      "maxParts": 3,
+      "part": "^\\d+$"
+    },
     "eventTypes": [
       "shot",
       "made_three",
@@ -111,7 +121,8 @@
     if (code === null || code === undefined) return null;
     var p = parsePeriod(code);
     if (!p) return code;
-    if (p.kind === "OT") return (p.n || 1) <= 1 ? "Overtime" : ordinal(p.n) + " Overtime";
+    var ot = C.periodKinds.OT;
+    if (p.kind === "OT") return (p.n || 1) <= 1 ? ot : ordinal(p.n) + " " + ot;
     if (p.n === null) return code;
     return ordinal(p.n) + " " + C.periodKinds[p.kind];
   };
@@ -124,15 +135,62 @@
     if (p.n === null) return code;
     return p.kind === "Q" ? "Q" + p.n : p.n + "H";
   };
-  /** Same as server.core.snapshot.display_clock. */
+  /** Same as server.core.clock.display_clock. */
   C.displayClock = function (clock) {
     if (clock === null || clock === undefined) return null;
     var parts = String(clock).split(":");
-    if (parts.length === 3 && (parts[0] === "00" || parts[0] === "0")) parts = parts.slice(1);
+    if (parts.length === C.clock.maxParts && C.clock.droppedHours.indexOf(parts[0]) >= 0) {
+      parts = parts.slice(1);
+    }
     if (parts.length === 2 && parts[0].length === 2 && parts[0].charAt(0) === "0") {
       parts[0] = parts[0].slice(1);
     }
     return parts.join(":");
+  };
+  function splitClock(clock) {
+    if (typeof clock !== "string") return null;
+    var parts = clock.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "").split(":");
+    if (parts.length > C.clock.maxParts) return null;
+    var part = new RegExp(C.clock.part);
+    for (var i = 0; i < parts.length - 1; i++) if (!part.test(parts[i])) return null;
+    if (!new RegExp(C.clock.last).test(parts[parts.length - 1])) return null;
+    return parts;
+  }
+  function zfill(s, width) {
+    while (s.length < width) s = "0" + s;
+    return s;
+  }
+  /** Same as server.core.clock.parse_clock: seconds (fractional), or null. */
+  C.parseClock = function (clock) {
+    var parts = splitClock(clock);
+    if (!parts) return null;
+    var total = 0;
+    for (var i = 0; i < parts.length; i++) total = total * 60 + parseFloat(parts[i]);
+    return total;
+  };
+  /** Same as server.core.clock.running_clock: seconds left, in the shape of `like`, displayed. */
+  C.runningClock = function (seconds, like) {
+    var parts = splitClock(like);
+    if (!parts || typeof seconds !== "number" || !isFinite(seconds)) return null;
+    var last = new RegExp(C.clock.last).exec(parts[parts.length - 1]);
+    var decimals = last[2] ? last[2].length : 0;
+    var scale = Math.pow(10, decimals);
+    var units = Math.max(0, Math.ceil(seconds * scale - 1e-6));
+    var frac = units % scale;
+    var rest = (units - frac) / scale;
+    var fields = [];
+    for (var i = 0; i < parts.length - 1; i++) {
+      fields.unshift(rest % 60);
+      rest = Math.floor(rest / 60);
+    }
+    fields.unshift(rest);
+    var out = [];
+    for (var j = 0; j < fields.length; j++) {
+      var width = j < parts.length - 1 ? parts[j].length : last[1].length;
+      out.push(zfill(String(fields[j]), Math.max(width, j > 0 ? 2 : 1)));
+    }
+    if (decimals) out[out.length - 1] += "." + zfill(String(frac), decimals);
+    return C.displayClock(out.join(":"));
   };
   /** The binding's action for a KeyboardEvent-like {key, shiftKey}, or null. */
   C.actionFor = function (key, shiftKey) {

@@ -1,4 +1,6 @@
-// shotfeed overlay runtime: one small ES module, no dependencies, no build step.
+// shotfeed overlay runtime: one small ES module, no build step. Its one dependency is
+// static/contract.js (generated from server/core/contract.py), a classic script the page loads
+// before this module: event types, period labels and the clock rules come from there.
 //
 // Written for the Chromium inside OBS (CEF), vMix and CasparCG (Chromium 80 or newer).
 // A page does:
@@ -106,28 +108,16 @@ function clone(v) {
   return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
 }
 
-/** "00:15:00" / "15:00" / "0:45" / "45.2" -> seconds, or null. */
-export function parseClock(value) {
-  if (typeof value !== "string" || !value.trim()) return null;
-  const parts = value.trim().split(":");
-  if (parts.length > 3) return null;
-  let total = 0;
-  for (const p of parts) {
-    if (!/^\d+(?:\.\d+)?$/.test(p)) return null;
-    total = total * 60 + parseFloat(p);
-  }
-  return total;
-}
+/** "00:15:00" / "15:00" / "0:45" / "45.2" -> seconds, or null (contract.js, as the server). */
+export const parseClock = CONTRACT.parseClock;
 
-/** Whole seconds (the clock running between polls) -> "15:00", "5:07", "0:45", "01:02:03". */
-export function formatClock(seconds) {
-  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
-  const s = Math.max(0, Math.floor(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, "0");
-  return h > 0 ? `${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
-}
+/**
+ * The clock running between polls: `seconds` left, written in the shape of the last upstream
+ * clock `like` (same parts, same decimals, rounded up) and displayed as the server would
+ * (contract.js): runningClock(599.2, "00:10:00") -> "10:00", runningClock(9.2, "00:00:09.5")
+ * -> "0:09.2". null when `like` is not a clock.
+ */
+export const runningClock = CONTRACT.runningClock;
 
 /** Period code -> scorebug form (contract.js, same as the server): Q3, 2H, OT, 2OT. */
 export const periodShort = CONTRACT.periodShort;
@@ -140,7 +130,7 @@ export function isFinal(status) {
 export const periodLabel = CONTRACT.periodLabel;
 
 function periodRank(code) {
-  const m = /^(Q|H|OT)(\d*)$/.exec(String(code).trim().toUpperCase());
+  const m = new RegExp(CONTRACT.periodPattern).exec(String(code).trim().toUpperCase());
   if (!m) return null;
   const n = m[2] ? parseInt(m[2], 10) : 1;
   return m[1] === "OT" ? 100 + n : n;
@@ -276,6 +266,7 @@ export function normalizeState(st) {
     if (s[k] === undefined) s[k] = null;
   }
   if (s.periodShort === null && s.period) s.periodShort = periodShort(s.period);
+  if (s.clockDisplay === null && typeof s.clock === "string") s.clockDisplay = displayClock(s.clock);
   s.clockRunning = s.clockRunning === true;
   return s;
 }
@@ -834,11 +825,15 @@ export class Feed {
     return Math.max(0, c.seconds - lead);
   }
 
-  /** The game clock as a scorebug shows it ("9:58"); the server's text if it is not a clock. */
+  /**
+   * The game clock as a scorebug shows it. Stopped (or not a clock): the server's clockDisplay,
+   * exactly. Running: runningClock() of the locally run seconds, so "9:58" between polls and,
+   * at the moment of a poll, the same text as clockDisplay.
+   */
   clockText(now = performance.now()) {
     const s = this.clockSeconds(now);
-    if (s === null) return this.state.clockDisplay || this.state.clock || "";
-    return formatClock(Math.ceil(s - 1e-6));
+    if (s === null || !this.clock.running) return this.state.clockDisplay || this.state.clock || "";
+    return runningClock(s, this.state.clock) || this.state.clockDisplay || this.state.clock || "";
   }
 
   // -- CasparCG update() and tests: feed a message or state in directly -----------------------

@@ -1239,7 +1239,9 @@ function typing(target) {
 
 document.addEventListener("keydown", (e) => {
   if (!$("login").hidden || !S.started) return;
-  if (e.key === "Escape") {
+  // the bindings are the contract's (server/core/contract.py), the same table the page lists
+  const action = globalThis.ShotfeedContract.actionFor(e.key, e.shiftKey);
+  if (e.key === "Escape" && action === "panic") {
     e.preventDefault();
     if (typing(e.target)) e.target.blur(); // leave the field; a second Esc panics
     else panic();
@@ -1248,8 +1250,6 @@ document.addEventListener("keydown", (e) => {
   if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
   const k = e.key;
   let done = true;
-  // the bindings are the contract's (server/core/contract.py), the same table the page lists
-  const action = globalThis.ShotfeedContract.actionFor(k, e.shiftKey);
   if (action === "hold") toggleHold();
   else if (action === "panic") panic();
   else if (action === "lowerThird") toggleLowerThird();

@@ -7,16 +7,21 @@ as it came and labelled with the raw code rather than guessed.
 from __future__ import annotations
 
 import re
+from typing import Final
 
-_ORDINALS = {1: "st", 2: "nd", 3: "rd"}
-_CODE = re.compile(r"^(Q|H|OT)(\d*)$")
+# Rules as data, also written into static/contract.js (server.core.contract) for the browser.
+ORDINAL_SUFFIXES: Final = {1: "st", 2: "nd", 3: "rd"}
+PERIOD_PATTERN: Final = r"^(Q|H|OT)(\d*)$"
+PERIOD_KINDS: Final = {"Q": "Quarter", "H": "Half", "OT": "Overtime"}
+# ASCII: the browser's \d is 0-9 only, so Python must not read other scripts' digits either.
+_CODE = re.compile(PERIOD_PATTERN, re.ASCII)
 
 
 def ordinal(n: int) -> str:
     """1 -> "1st", 11 -> "11th", 22 -> "22nd": English ordinals for period numbers."""
     if 10 <= n % 100 <= 20:
         return f"{n}th"
-    return f"{n}{_ORDINALS.get(n % 10, 'th')}"
+    return f"{n}{ORDINAL_SUFFIXES.get(n % 10, 'th')}"
 
 
 def _parse(code: str) -> tuple[str, int | None] | None:
@@ -34,10 +39,11 @@ def period_label(code: str | None) -> str | None:
         return code
     kind, n = parsed
     if kind == "OT":
-        return "Overtime" if (n or 1) <= 1 else f"{ordinal(n or 1)} Overtime"
+        name = PERIOD_KINDS["OT"]
+        return name if (n or 1) <= 1 else f"{ordinal(n or 1)} {name}"
     if n is None:
         return code
-    return f"{ordinal(n)} {'Quarter' if kind == 'Q' else 'Half'}"
+    return f"{ordinal(n)} {PERIOD_KINDS[kind]}"
 
 
 def period_short(code: str | None) -> str | None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from server.core.clock import display_clock
 from server.core.onair import OnAir
 from server.core.override import Override, upstream_of
 from server.core.periods import period_label, period_short
@@ -32,18 +33,6 @@ class FeedInfo:
     error: str | None
     message: str | None
     last_success_at: int | None
-
-
-def display_clock(clock: str | None) -> str | None:
-    """ "00:15:00" -> "15:00", "00:05:07" -> "5:07", "01:02:03" stays: how a scorebug shows it."""
-    if clock is None:
-        return None
-    parts = clock.split(":")
-    if len(parts) == 3 and parts[0] in ("00", "0"):
-        parts = parts[1:]
-    if len(parts) == 2 and len(parts[0]) == 2 and parts[0].startswith("0"):
-        parts[0] = parts[0][1:]
-    return ":".join(parts)
 
 
 def _stats(shots: Mapping[str, KnownShot], config: GameConfig, state: GameState) -> dict[str, Any]:
