@@ -525,11 +525,12 @@ async def test_console_page_is_public_and_locked_down(tmp_path: Path) -> None:
             r = await feed.http.get(url) if url.startswith("/") else None
             assert r is None or r.status_code == 200, url
         assert "http://" not in html and "https://" not in html
-        # the only scripts: the JSON config block and the module from this server
+        # the only scripts: the JSON config block, the shared contract, the module, all from here
         scripts = re.findall(r"<script([^>]*)>", html)
-        assert len(scripts) == 2
+        assert len(scripts) == 3
         assert 'type="application/json"' in scripts[0]
-        assert re.search(r'type="module" src="/static/operator\.js\?v=\w+"', scripts[1])
+        assert re.search(r'src="/static/contract\.js\?v=\w+"', scripts[1])
+        assert re.search(r'type="module" src="/static/operator\.js\?v=\w+"', scripts[2])
         for key in ("H", "P or Esc", "L", "1 to 5", "Shift+U"):
             assert f"<kbd>{key}</kbd>" in html, key
         js = (await feed.http.get("/static/operator.js")).text
