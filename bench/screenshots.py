@@ -46,6 +46,7 @@ from server.sim.loopback import LoopbackServer  # noqa: E402
 from server.sim.simgame import SimGame, SimShot, simulate_game  # noqa: E402
 from server.sim.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app  # noqa: E402
 from server.web.app import create_app  # noqa: E402
+from server.web.serving import websocket_options  # noqa: E402
 
 GAME = "DEMO"
 TOKEN = "bench-operator-token-0123456789"
@@ -154,11 +155,8 @@ def sim_show(seed: int = 2, *, start_s: float = 0.0, poll_s: float = 0.25) -> It
             create_app(settings, announce=False),
             lifespan="on",
             log_level="error",
-            ws="websockets-sansio",
-            ws_max_size=64 * 1024,
-            ws_per_message_deflate=False,
-            ws_ping_interval=None,
             timeout_graceful_shutdown=2,
+            **websocket_options(),
         )
         server.start()
         try:

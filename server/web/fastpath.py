@@ -29,6 +29,12 @@ implementation ``server.web.serving`` configures; pyproject pins uvicorn to the 
   and ``proto.writable`` (an ``asyncio.Event``: ``set``, ``clear``, ``wait``), replaced by
   :class:`_Inbox` and :class:`_Flag` with just those methods (:func:`_lighten`).
 
+Version fence: :data:`TESTED_UVICORN` is the range this was written and tested against (the
+same as the ``uvicorn`` line in ``pyproject.toml``). :func:`check_uvicorn_version` runs at
+import and again on every attach (cheap after the first time); outside the range it logs one
+warning and still tries: the attribute checks above make an incompatible layout fall back to
+the queued path, which ``shotfeed_ws_connections{path="queued"}`` shows.
+
 Frames never interleave badly: each ``write`` is one whole frame, so what uvicorn writes itself
 (a pong to a client's ping, the close frame) falls between frames; the app of a direct
 connection never sends a data frame through ASGI; and uvicorn's pings are off
@@ -38,14 +44,59 @@ connection never sends a data frame through ASGI; and uvicorn's pings are off
 from __future__ import annotations
 
 import asyncio
+import logging
+from importlib import metadata
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+log = logging.getLogger("shotfeed.fastpath")
+
 PROTOCOL_CLASS = "WebSocketsSansIOProtocol"
+# [low, high) as (major, minor): keep in step with pyproject.toml's uvicorn pin.
+TESTED_UVICORN = ((0, 35), (0, 56))
+_version_checked: bool | None = None
 # Past this much unsent data the client is treated as slow: its frames are parked (bounded by
 # the channel) and written as the socket drains, instead of piling up in the transport.
 BUFFER_LIMIT = 64 * 1024
+
+
+def _minor(version: str) -> tuple[int, int] | None:
+    parts = version.split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def check_uvicorn_version() -> bool:
+    """Whether the installed uvicorn is inside :data:`TESTED_UVICORN`; warns once if not.
+
+    Why a warning and not a refusal: a uvicorn outside the range may well still work, and if
+    its layout changed the attribute checks in :meth:`DirectWriter.attach` already fall back to
+    the queued path; the warning tells an operator why the metrics may show ``queued``.
+    """
+    global _version_checked
+    if _version_checked is None:
+        try:
+            installed = metadata.version("uvicorn")
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        minor = _minor(installed)
+        low, high = TESTED_UVICORN
+        _version_checked = minor is not None and low <= minor < high
+        if not _version_checked:
+            log.warning(
+                "uvicorn %s is outside the range the direct fan-out path was tested with "
+                "(>=%d.%d,<%d.%d): it may fall back to the slower queued path",
+                installed,
+                *low,
+                *high,
+            )
+    return _version_checked
+
+
+check_uvicorn_version()
 
 
 def _protocol(receive: Receive, send: Send) -> Any:
@@ -172,6 +223,7 @@ class DirectWriter:
     @classmethod
     def attach(cls, scope: Scope, receive: Receive, send: Send) -> DirectWriter | None:
         """A writer for this (accepted) connection, or None where the fast path does not apply."""
+        check_uvicorn_version()
         proto = _protocol(receive, send)
         if proto is None:
             return None
