@@ -11,11 +11,12 @@ another WebSocket implementation is counted as queued).
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -72,7 +73,7 @@ async def test_serve_configuration_takes_the_direct_path(tmp_path: Path) -> None
         server = feed_server(
             create_app(settings, announce=False), settings, port=0, log_level="error"
         )
-        assert server.config.ws == "websockets-sansio"
+        assert server.config.ws is fastpath.FeedProtocol
         with serve_in_thread(server) as url:
             async with httpx.AsyncClient(base_url=url, timeout=10) as http:
                 feed = Feed(url, upstream, settings, http)
@@ -131,3 +132,183 @@ def test_installed_uvicorn_is_the_tested_one_and_the_pin_agrees() -> None:
     installed = fastpath._minor(metadata.version("uvicorn"))
     assert installed is not None
     assert fastpath.TESTED_UVICORN[0] <= installed < fastpath.TESTED_UVICORN[1]
+
+
+# -- detached connections: no task per idle overlay ---------------------------------------------
+
+HANDSHAKE = (
+    "GET /ws/games/{game} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A masked client frame (RFC 6455 5.3), the way a browser sends one."""
+    mask = b"\x11\x22\x33\x44"
+    n = len(payload)
+    head = bytes((0x80 | opcode,))
+    head += bytes((0x80 | n,)) if n < 126 else bytes((0x80 | 126,)) + n.to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class RawClient:
+    """A WebSocket client by hand over a blocking socket: exact control of what goes out when."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=5)
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _need(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("server closed the connection")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def response_head(self) -> bytes:
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("server closed the connection")
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        return head
+
+    def frame(self) -> tuple[int, bytes]:
+        b0, b1 = self._need(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(self._need(2), "big")
+        elif n == 127:
+            n = int.from_bytes(self._need(8), "big")
+        return b0 & 0x0F, self._need(n)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _ws_tasks(server: FeedServer) -> int:
+    """The server's ASGI tasks still running for WebSocket connections."""
+    return sum(
+        1
+        for task in server.server_state.tasks
+        if not task.done() and "websockets_sansio" in repr(task.get_coro())
+    )
+
+
+@pytest.mark.anyio
+async def test_detached_connections_hold_no_task_and_still_answer(tmp_path: Path) -> None:
+    """After the hello a direct connection has no ASGI task; pings, subscribe and events work.
+
+    This is what keeps an idle overlay small: if a change to the endpoint or to uvicorn left a
+    task parked in receive() per connection, this fails before the memory bench would show it.
+    """
+    upstream = ScriptedUpstream()
+    upstream.push(Reply(200, seed_doc()))
+    with LiveServer(upstream) as up:
+        settings = Settings(
+            base_url=up.url,
+            games=(GAME,),
+            db_path=str(tmp_path / "feed.db"),
+            operator_token=TOKEN,
+            host="127.0.0.1",
+        )
+        server = feed_server(
+            create_app(settings, announce=False), settings, port=0, log_level="error"
+        )
+        with serve_in_thread(server) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                feed = Feed(url, upstream, settings, http)
+                async with AsyncExitStack() as stack:
+                    clients = [
+                        await stack.enter_async_context(
+                            connect(
+                                f"{feed.ws_base}/ws/games/{GAME}",
+                                compression=None,
+                                ping_interval=None,
+                            )
+                        )
+                        for _ in range(5)
+                    ]
+                    for ws in clients:
+                        assert (await recv_json(ws))["type"] == "hello"
+                    assert await feed.metric(DIRECT) == 5
+                    with anyio.fail_after(5):
+                        while _ws_tasks(server):
+                            await anyio.sleep(0.02)
+                    await clients[0].send('{"op": "ping"}')
+                    assert await recv_json(clients[0]) == {"type": "pong"}
+                    await clients[1].send('{"op": "subscribe", "types": ["score_update"]}')
+                    assert (await recv_json(clients[1]))["type"] == "subscribed"
+                    await clients[2].send("not json")
+                    assert (await recv_json(clients[2]))["type"] == "error"
+                    event = await feed.fire("after-detach")
+                    for i, ws in enumerate(clients):
+                        if i != 1:  # filtered to score_update
+                            assert await recv_json(ws) == event
+                    assert _ws_tasks(server) == 0
+                    await clients[4].close()
+                    with anyio.fail_after(5):
+                        while await feed.metric(DIRECT) != 4:
+                            await anyio.sleep(0.02)
+                with anyio.fail_after(5):
+                    while await feed.metric(DIRECT) != 0:
+                        await anyio.sleep(0.02)
+
+
+@pytest.mark.anyio
+async def test_a_ping_sent_the_moment_the_socket_opens_is_answered_after_the_hello(
+    tmp_path: Path,
+) -> None:
+    """A page that sends from ``onopen`` (before it has read anything) gets hello, then pong.
+
+    (Bytes sent in the same segment as the upgrade request never reach the protocol: uvicorn's
+    HTTP layer hands it the request alone. So the earliest a client frame can arrive is right
+    after the 101, which is what this sends.)
+    """
+    async with running_feed(tmp_path) as feed:
+        client = RawClient(feed.url)
+        try:
+            await anyio.to_thread.run_sync(client.send, HANDSHAKE.format(game=GAME).encode())
+            head = await anyio.to_thread.run_sync(client.response_head)
+            assert head.startswith(b"HTTP/1.1 101")
+            await anyio.to_thread.run_sync(client.send, client_frame(b'{"op":"ping"}'))
+            opcode, hello = await anyio.to_thread.run_sync(client.frame)
+            assert opcode == 0x1 and orjson.loads(hello)["type"] == "hello"
+            opcode, pong = await anyio.to_thread.run_sync(client.frame)
+            assert (opcode, orjson.loads(pong)) == (0x1, {"type": "pong"})
+        finally:
+            client.close()
+
+
+@pytest.mark.anyio
+async def test_invalid_utf8_closes_1007_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bad bytes from a client are the client's fault: a 1007 close and one info line."""
+    async with running_feed(tmp_path) as feed:
+        client = RawClient(feed.url)
+        try:
+            await anyio.to_thread.run_sync(client.send, HANDSHAKE.format(game=GAME).encode())
+            await anyio.to_thread.run_sync(client.response_head)
+            opcode, _ = await anyio.to_thread.run_sync(client.frame)  # hello
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                await anyio.to_thread.run_sync(client.send, client_frame(b"\xff\xfe ok"))
+                opcode, body = await anyio.to_thread.run_sync(client.frame)
+            assert opcode == 0x8
+            assert int.from_bytes(body[:2], "big") == 1007
+            assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+            assert any("not UTF-8" in r.getMessage() for r in caplog.records)
+            # the server is fine: another client is greeted
+            async with feed.ws() as ws:
+                assert (await recv_json(ws))["type"] == "hello"
+        finally:
+            client.close()

@@ -6,15 +6,19 @@ client per event (70-80 µs in a plain Starlette loop); writing the one frame to
 costs little more than the send() itself. With thousands of overlays on one server that is the
 difference between a few cores and a fraction of one.
 
-What it reads, all on uvicorn's ``WebSocketsSansIOProtocol``
-(``uvicorn.protocols.websockets.websockets_sansio_impl``, the ``ws="websockets-sansio"``
-implementation ``server.web.serving`` configures; pyproject pins uvicorn to the tested range):
+What it depends on, all in uvicorn's ``uvicorn.protocols.websockets.websockets_sansio_impl``
+(pyproject pins uvicorn to the tested range):
 
-* the ASGI ``receive`` (or ``send``) callable's ``__self__``, matched by the class *name*
-  ``WebSocketsSansIOProtocol``: the router hands the endpoint the server's own ``receive``
-  unwrapped (Starlette's ExceptionMiddleware wraps only ``send``), and its bound ``__self__`` is
-  the connection's protocol. A name match, not an import, so another server or uvicorn layout
-  simply gets no writer and the queued (ASGI) path;
+* :class:`FeedProtocol` subclasses ``WebSocketsSansIOProtocol`` (``server.web.serving`` passes
+  the class as uvicorn's ``ws``). It overrides ``run_asgi`` (a copy of uvicorn's that leaves a
+  detached connection open) and ``send_receive_event_to_app`` (a detached connection's client
+  frames go to its :class:`Link`, not the ASGI queue), and replaces ``queue`` (uvicorn calls
+  ``put_nowait``, ``get``, ``empty``) and ``writable`` (``set``, ``clear``, ``wait``) with
+  :class:`_Inbox`/:class:`_Sink` and :class:`_Flag`;
+* the endpoint finds its protocol as the ASGI ``receive`` (or ``send``) callable's
+  ``__self__``: the router hands the endpoint the server's own ``receive`` unwrapped
+  (Starlette's ExceptionMiddleware wraps only ``send``). Any other protocol (another server, or
+  uvicorn's own class) gets no writer and the queued (ASGI) path;
 * ``proto.conn.extensions`` (its websockets ``ServerProtocol``): a negotiated extension
   (permessage-deflate) would make pre-built frames wrong, so then there is no writer;
 * ``proto.transport``: ``write`` for the frames, ``get_write_buffer_size`` and ``is_closing``
@@ -22,18 +26,17 @@ implementation ``server.web.serving`` configures; pyproject pins uvicorn to the 
 * ``proto.close_sent`` and ``proto.disconnected``: no data frame may follow a close frame, nor
   be written to a connection the peer has left;
 * ``proto.send``: closing goes through the server's own ASGI send, which owns the closing
-  handshake (and its timer);
+  handshake (and its timer); its ``websocket.disconnect`` (and the one ``connection_lost``
+  queues) is how a detached connection learns it ended;
 * ``proto.request`` and ``proto.response``, set to None once the connection is open, and the
-  request's ``headers`` and the scope's ``headers`` emptied (:func:`_release_handshake`);
-* ``proto.queue`` (an ``asyncio.Queue``: uvicorn calls ``put_nowait``, ``get`` and ``empty``)
-  and ``proto.writable`` (an ``asyncio.Event``: ``set``, ``clear``, ``wait``), replaced by
-  :class:`_Inbox` and :class:`_Flag` with just those methods (:func:`_lighten`).
+  request's ``headers`` and the scope's ``headers`` emptied (:func:`_release_handshake`).
 
 Version fence: :data:`TESTED_UVICORN` is the range this was written and tested against (the
 same as the ``uvicorn`` line in ``pyproject.toml``). :func:`check_uvicorn_version` runs at
 import and again on every attach (cheap after the first time); outside the range it logs one
 warning and still tries: the attribute checks above make an incompatible layout fall back to
-the queued path, which ``shotfeed_ws_connections{path="queued"}`` shows.
+the queued path, which ``shotfeed_ws_connections{path="queued"}`` shows. A uvicorn without
+this module at all fails at import, which the pin rules out.
 
 Frames never interleave badly: each ``write`` is one whole frame, so what uvicorn writes itself
 (a pong to a client's ping, the close frame) falls between frames; the app of a direct
@@ -46,13 +49,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 log = logging.getLogger("shotfeed.fastpath")
 
-PROTOCOL_CLASS = "WebSocketsSansIOProtocol"
 # [low, high) as (major, minor): keep in step with pyproject.toml's uvicorn pin.
 TESTED_UVICORN = ((0, 35), (0, 56))
 _version_checked: bool | None = None
@@ -99,11 +103,11 @@ def check_uvicorn_version() -> bool:
 check_uvicorn_version()
 
 
-def _protocol(receive: Receive, send: Send) -> Any:
-    """The connection's uvicorn websockets-sansio protocol, or None."""
+def _protocol(receive: Receive, send: Send) -> FeedProtocol | None:
+    """The connection's :class:`FeedProtocol`, or None (another server or protocol)."""
     for callable_ in (receive, send):
         proto = getattr(callable_, "__self__", None)
-        if type(proto).__name__ == PROTOCOL_CLASS:
+        if isinstance(proto, FeedProtocol):
             return proto
     return None
 
@@ -127,23 +131,136 @@ def _release_handshake(proto: Any, scope: Scope) -> None:
         scope["headers"] = []
 
 
-def _lighten(proto: Any) -> None:
-    """Swap the protocol's asyncio.Queue and asyncio.Event for slotted equivalents.
+class Link(Protocol):
+    """Where a detached connection's client frames and its end go (``server.web.feed``)."""
 
-    Each asyncio.Queue holds three deques and an Event with a fourth, and uvicorn's ``writable``
-    Event a fifth: about 4 KiB per connection, a fifth of an idle overlay's memory, for a queue
-    that holds one client frame now and then and an event nobody waits on until a close. Only
-    done when both are the stdlib types uvicorn 0.55 creates, and before anyone waits on them
-    (the endpoint is not inside ``receive`` while it attaches); what is queued carries over.
+    def frame(self, text: str | None, data: bytes | None) -> None: ...
+
+    def gone(self) -> None: ...
+
+
+class FeedProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, able to hand an open connection over to the hub.
+
+    Why: after the greeting a feed connection only ever gets client frames (ping, subscribe)
+    and its end; everything it is sent, the hub writes. Keeping an ASGI task parked in
+    ``receive()`` for that holds the task, a dozen coroutine frames of the middleware stack and
+    the scope for as long as the overlay stays connected: most of an idle connection's memory.
+    :meth:`detach` lets the endpoint return instead; from then on the protocol calls its
+    :class:`Link` synchronously from ``data_received``, and ``run_asgi`` leaves the transport
+    open (uvicorn's closes it when the app returns; that is the one behaviour changed).
+
+    Also lighter from the start: the stdlib ``asyncio.Queue`` and ``asyncio.Event`` uvicorn
+    creates per connection (five deques, ~4 KiB) are replaced by :class:`_Inbox` and
+    :class:`_Flag`, which have just the methods uvicorn calls.
     """
-    queue, writable = getattr(proto, "queue", None), getattr(proto, "writable", None)
-    if type(queue) is not asyncio.Queue or type(writable) is not asyncio.Event:
-        return
-    pending = []
-    while not queue.empty():
-        pending.append(queue.get_nowait())
-    proto.queue = _Inbox(pending)
-    proto.writable = _Flag(writable.is_set())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue: Any = _Inbox([])
+        self.writable: Any = _Flag(True)
+        self.link: Link | None = None
+        self.detached = False
+
+    def detach(self, link: Link) -> None:
+        """From now on client frames and the end go to ``link``; the ASGI app may return.
+
+        What the client sent before this (queued for ``receive()``) is handed over first, in
+        order, and reading resumes if uvicorn had paused it for the app to catch up.
+        """
+        self.detached = True
+        self.link = link
+        inbox = self.queue
+        self.queue = sink = _Sink(self)
+        while not inbox.empty():
+            sink.put_nowait(inbox.get_nowait())
+        self.scope: Any = {}  # nothing reads it after the handshake; frees the request's scope
+        if self.read_paused and not self.disconnected:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def send_receive_event_to_app(self) -> None:
+        if not self.detached:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent or self.link is None:
+            return
+        if self.curr_msg_data_type != "text":
+            self._to_link(None, bytes(data))
+            return
+        try:
+            text = bytes(data).decode()
+        except UnicodeDecodeError:
+            # RFC 6455 8.1: close with 1007. One line, not uvicorn's traceback: a client's
+            # bad bytes are not a server fault.
+            log.info("client %s sent a text frame that is not UTF-8: closing 1007", self.client)
+            self.conn.send_close(1007, "invalid UTF-8")
+            self.handle_parser_exception()
+            return
+        self._to_link(text, None)
+
+    def _to_link(self, text: str | None, data: bytes | None) -> None:
+        link = self.link
+        if link is None:
+            return
+        try:
+            link.frame(text, data)
+        except Exception:  # a bug in handling one frame must not kill the event loop's callback
+            log.exception("handling a client frame failed; closing the connection with 1011")
+            self.conn.send_close(1011, "internal error")
+            self.handle_parser_exception()
+
+    def ended(self) -> None:
+        """The connection is over (peer close, our close, loss): tell the link, once."""
+        link, self.link = self.link, None
+        if link is not None:
+            link.gone()
+
+    async def run_asgi(self) -> None:
+        """uvicorn's ``run_asgi``, except that a detached connection stays open.
+
+        Same order and messages as uvicorn 0.55's; only the last step (close the transport when
+        the app returns) is skipped for a connection the app handed to :meth:`detach`.
+        """
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.close_timer is None and not self.detached:
+            self.transport.close()
+
+
+class _Sink:
+    """A detached connection's ``queue``: uvicorn's ``put_nowait`` calls become link calls."""
+
+    __slots__ = ("_proto",)
+
+    def __init__(self, proto: FeedProtocol) -> None:
+        self._proto = proto
+
+    def empty(self) -> bool:
+        return True
+
+    def put_nowait(self, item: Any) -> None:
+        kind = item.get("type")
+        if kind == "websocket.receive":  # only from the inbox handed over at detach
+            self._proto._to_link(item.get("text"), item.get("bytes"))
+        elif kind == "websocket.disconnect":
+            self._proto.ended()
+
+    async def get(self) -> Any:
+        raise RuntimeError("a detached connection has no ASGI receive")
 
 
 class _Inbox:
@@ -163,6 +280,9 @@ class _Inbox:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def get_nowait(self) -> Any:
+        return self._items.pop(0)
 
     async def get(self) -> Any:
         while not self._items:
@@ -231,8 +351,11 @@ class DirectWriter:
         if conn is None or getattr(conn, "extensions", None) or not hasattr(proto, "transport"):
             return None
         _release_handshake(proto, scope)
-        _lighten(proto)
         return cls(proto)
+
+    def detach(self, link: Link) -> None:
+        """Hand the connection to ``link``: the endpoint's task may now end (FeedProtocol)."""
+        self._proto.detach(link)
 
     def writable(self) -> bool:
         """Open, not closing, and not backed up."""

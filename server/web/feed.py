@@ -5,13 +5,15 @@ A raw ASGI endpoint in Starlette's route table (``ROUTES``), so it gets the serv
 ``server.web.fastpath``) and no per-connection ``WebSocket`` wrapper or closure stays alive for
 an idle overlay.
 
-Every connection runs the same receive loop (:func:`_receive_loop`: client frames into the
-channel), and its heartbeats come from the hub's one sweeper. What differs is who writes:
+Every connection's client frames go to the same ``Hub.receive`` (the channel decides the
+answer), and its heartbeats come from the hub's one sweeper. What differs is who carries them:
 
-* direct (uvicorn's websockets-sansio, as ``shotfeed serve`` runs): the hub writes every frame;
-  the connection's task is the receive loop alone;
-* queued (any other ASGI server): a second task (:func:`_drain`) takes what the channel parked
-  for the client and sends it through ASGI ``send``.
+* direct (``server.web.fastpath.FeedProtocol``, as ``shotfeed serve`` runs): the hub writes
+  every frame, and once the greeting is out the endpoint *detaches* the connection and
+  returns: the protocol hands client frames to a :class:`_Link` as they arrive, so an idle
+  overlay holds no task, no coroutine frames and no scope;
+* queued (any other ASGI server): the connection's task runs :func:`_receive_loop` and a
+  second task (:func:`_drain`) takes what the channel parked for it and sends it through ASGI.
 
 Ordering: the subscription is taken before the state is read; what raced the hello waits in
 the channel and is de-duplicated by seq (``server.core.channel``).
@@ -87,9 +89,11 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         sub = hub.subscribe(game_id, types, writer)
         try:
             _greet_direct(games.state(game_id), hub, ch, sub, writer, since)
-            await _receive_loop(receive, hub, ch, sub)
-        finally:
+        except BaseException:
             hub.unsubscribe(ch, sub)
+            raise
+        # From here the protocol calls the link; this task (and the scope) can end.
+        writer.detach(_Link(hub, ch, sub))
         return
     queued = QueuedConn()
     sub = hub.subscribe(game_id, types, queued)
@@ -118,6 +122,25 @@ class FeedEndpoint:
 
 
 ROUTES = [WebSocketRoute("/ws/games/{event_id}", FeedEndpoint(), name="feed")]
+
+
+class _Link:
+    """A detached direct connection's way back to the hub: client frames, and its end.
+
+    The protocol calls it synchronously (``server.web.fastpath.FeedProtocol``); one small
+    object per connection instead of a task parked in ``receive()``.
+    """
+
+    __slots__ = ("ch", "hub", "sub")
+
+    def __init__(self, hub: Hub, ch: Channel[Conn], sub: Sub) -> None:
+        self.hub, self.ch, self.sub = hub, ch, sub
+
+    def frame(self, text: str | None, data: bytes | None) -> None:
+        self.hub.receive(self.ch, self.sub, text, data)
+
+    def gone(self) -> None:
+        self.hub.unsubscribe(self.ch, self.sub)
 
 
 def _greet_direct(

@@ -2,7 +2,8 @@
 tests share, so the configuration the tests exercise is the one production runs.
 
 The WebSocket options are what the direct fan-out path (``server.web.fastpath``) needs:
-``websockets-sansio`` (the protocol whose transport it writes to), no permessage-deflate (a
+``FeedProtocol`` (uvicorn's websockets-sansio protocol, able to detach an open connection from
+its ASGI task; the hub writes to its transport), no permessage-deflate (a
 pre-built frame must be the bytes on the wire) and no server pings (uvicorn's keepalive would
 be a timer per connection; the hub's heartbeats keep proxies from closing idle sockets).
 """
@@ -15,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from server.config import Settings
+from server.web.fastpath import FeedProtocol
 
 MAX_WS_FRAME = 64 * 1024
 
@@ -22,7 +24,7 @@ MAX_WS_FRAME = 64 * 1024
 def websocket_options() -> dict[str, Any]:
     """uvicorn's WebSocket settings for shotfeed (for servers the tests build around a socket)."""
     return {
-        "ws": "websockets-sansio",
+        "ws": FeedProtocol,
         "ws_max_size": MAX_WS_FRAME,
         "ws_per_message_deflate": False,
         "ws_ping_interval": None,
