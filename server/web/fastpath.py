@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -331,14 +332,35 @@ class _Flag:
         return True
 
 
+def _plain_fd(transport: Any) -> int:
+    """The socket's fd when frames may be written to it directly, else -1 (TLS, no socket).
+
+    Safe only because every direct write first checks ``is_closing()`` in the same
+    synchronous step: a transport closes its fd only after it starts closing, so the number
+    can never belong to another connection by then.
+    """
+    if transport.get_extra_info("sslcontext") is not None:
+        return -1
+    sock = transport.get_extra_info("socket")
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (AttributeError, OSError, ValueError):
+        return -1
+
+
 class DirectWriter:
     """Writes pre-built frames to one uvicorn websockets-sansio connection's transport."""
 
-    __slots__ = ("_proto", "_transport")
+    # The transport's bound methods are kept: the per-client cost of an event is these calls.
+    __slots__ = ("_buffered", "_closing", "_fd", "_proto", "_send", "_transport")
 
     def __init__(self, proto: Any) -> None:
         self._proto = proto
-        self._transport = proto.transport
+        transport = self._transport = proto.transport
+        self._buffered = transport.get_write_buffer_size
+        self._closing = transport.is_closing
+        self._send = transport.write
+        self._fd = _plain_fd(transport)
 
     @classmethod
     def attach(cls, scope: Scope, receive: Receive, send: Send) -> DirectWriter | None:
@@ -368,7 +390,34 @@ class DirectWriter:
         )
 
     def write(self, frame: bytes) -> None:
-        self._transport.write(frame)
+        self._send(frame)
+
+    def try_write(self, frame: bytes) -> bool:
+        """:meth:`writable` then :meth:`write` in one call (the fan-out's hot loop).
+
+        Every way a connection ends or sends its close frame (the peer's close, a lost
+        connection, a parser failure, uvicorn's shutdown) also closes the transport, except
+        the server's own close, and that one is only sent after the channel let the
+        subscriber go: so ``is_closing()`` stands in for ``close_sent``/``disconnected`` here.
+        """
+        buffered = self._buffered()
+        if buffered >= BUFFER_LIMIT or self._closing():
+            return False
+        fd = self._fd
+        if buffered or fd < 0:
+            self._send(frame)
+            return True
+        # Nothing queued in the transport: the frame goes to the socket directly, and only
+        # what the kernel did not take is queued behind it (so order holds).
+        try:
+            sent = os.write(fd, frame)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # reset by the peer: let the transport see it and close
+            sent = 0
+        if sent < len(frame):
+            self._send(frame[sent:])
+        return True
 
     def wake(self) -> None:
         """Nothing waits on a direct connection: the hub writes for it."""

@@ -48,6 +48,8 @@ class Conn(Protocol):
 
     def write(self, frame: bytes) -> None: ...
 
+    def try_write(self, frame: bytes) -> bool: ...
+
     def wake(self) -> None: ...
 
 
@@ -64,6 +66,9 @@ class QueuedConn:
 
     def write(self, frame: bytes) -> None:
         raise RuntimeError("a queued connection is written by its own task")
+
+    def try_write(self, frame: bytes) -> bool:
+        return False
 
     def wake(self) -> None:
         self._event.set()
@@ -176,11 +181,8 @@ class Hub:
         if out.writes:
             assert msg is not None
             frame = msg.frame
-            for sub in out.writes:
-                conn = sub.conn
-                if conn.writable():
-                    conn.write(frame)
-                else:
+            for sub in out.writes:  # the hot loop: one call per client while it keeps up
+                if not sub.conn.try_write(frame):
                     ch.back_up(sub, msg)
                     if self._kick is not None:
                         self._kick.set()
