@@ -18,7 +18,7 @@ from server.core.roster import GameConfig
 from server.core.shots import parse_payload
 from server.core.tracker import GameState
 from server.live.ledger import Game
-from server.live.store import Store
+from server.live.store import AuditRow, Store
 
 DATA = Path(__file__).parent / "data"
 GAME = "EVT"
@@ -222,6 +222,21 @@ def test_following_and_audit(store: Store) -> None:
         "before": {"held": False},
         "after": {"held": True},
     }
+
+
+def test_an_operator_event_and_its_audit_row_commit_together(store: Store) -> None:
+    """The audit row rides in the event's transaction: both are kept, or neither is."""
+    row = AuditRow(7, "alice", "graphic show x", None, {"a": 1})
+    store.save(GameState(GAME, seq=1, baseline=True), [ev(1)], audit=row)
+    assert store.event_count(GAME) == 1
+    assert store.audit(GAME) == [
+        {"at": 7, "who": "alice", "action": "graphic show x", "before": None, "after": {"a": 1}}
+    ]
+    # seq 1 again violates the log's key: the whole step rolls back, the audit row with it
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save(GameState(GAME, seq=1, baseline=True), [ev(1)], audit=row)
+    assert store.event_count(GAME) == 1
+    assert len(store.audit(GAME)) == 1
 
 
 def test_checkpoint_folds_the_wal(store: Store, db: Path) -> None:

@@ -25,11 +25,13 @@ from server.core.override import Override
 from server.core.roster import GameConfig
 from server.core.shots import Payload, ShotParser
 from server.core.tracker import Detection, GameState, PollContext
-from server.live.store import Store
+from server.live.store import AuditRow, Store
 
 log = logging.getLogger("shotfeed.game")
 
 Publish = Callable[[str, Sequence[Event], Sequence[bytes]], None]
+# An operator action's audit row, made under the game's lock once its event exists.
+Audit = Callable[[Event], AuditRow]
 
 
 def _no_publish(game: str, events: Sequence[Event], encoded: Sequence[bytes]) -> None:
@@ -88,11 +90,16 @@ class Game:
         )
 
     async def _commit(
-        self, state: GameState, events: Sequence[Event], shots: Sequence[tracker.KnownShot] = ()
+        self,
+        state: GameState,
+        events: Sequence[Event],
+        shots: Sequence[tracker.KnownShot] = (),
+        audit: AuditRow | None = None,
     ) -> None:
         encoded = [e.encode() for e in events]
         await anyio.to_thread.run_sync(
-            partial(self.store.save, state, events, shots, encoded=encoded), limiter=self._limiter
+            partial(self.store.save, state, events, shots, encoded=encoded, audit=audit),
+            limiter=self._limiter,
         )
         self.state = state
         if events:
@@ -125,19 +132,25 @@ class Game:
                 self.state = state
             return event
 
-    async def append(self, type_: str, data: dict[str, Any]) -> Event:
+    async def append(
+        self, type_: str, data: dict[str, Any], *, audit: Audit | None = None
+    ) -> Event:
         """An operator event (graphic, hold, config...): next seq in the same log."""
-        event = await self.append_with(lambda: (type_, data))
+        event = await self.append_with(lambda: (type_, data), audit=audit)
         assert event is not None
         return event
 
     async def append_with(
-        self, build: Callable[[], tuple[str, dict[str, Any]] | None]
+        self,
+        build: Callable[[], tuple[str, dict[str, Any]] | None],
+        *,
+        audit: Audit | None = None,
     ) -> Event | None:
         """An operator event whose data depends on the game's current state (the override,
         what upstream says): ``build`` runs under the game's lock, so two operators acting at
         once never both start from the same "before". ``build`` returns None for "no change";
-        anything it raises propagates and nothing is written.
+        anything it raises propagates and nothing is written. ``audit`` makes the action's
+        audit row from the event; it is committed in the same transaction.
         """
         async with self._lock:
             built = build()
@@ -145,10 +158,10 @@ class Game:
                 return None
             type_, data = built
             state, event = tracker.append(self.state, type_, data, self.now_ms())
-            await self._commit(state, [event])
+            await self._commit(state, [event], audit=audit(event) if audit else None)
             return event
 
-    async def set_config(self, config: GameConfig) -> Event:
+    async def set_config(self, config: GameConfig, *, audit: Audit | None = None) -> Event:
         """Store the new teams/roster and tell the overlays with a ``config`` event."""
         async with self._lock:
             await anyio.to_thread.run_sync(
@@ -156,5 +169,5 @@ class Game:
             )
             self.config = config
             state, event = tracker.append(self.state, CONFIG, config.to_data(), self.now_ms())
-            await self._commit(state, [event])
+            await self._commit(state, [event], audit=audit(event) if audit else None)
             return event

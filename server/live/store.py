@@ -72,6 +72,30 @@ class LoadedGame:
     seq: int
 
 
+_INSERT_AUDIT = "INSERT INTO audit (game, at, who, action, before, after) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One operator action as the audit log keeps it: who (token label), what, before -> after."""
+
+    at: int
+    who: str
+    action: str
+    before: Any
+    after: Any
+
+    def row(self, game: str) -> tuple[str, int, str, str, bytes, bytes]:
+        return (
+            game,
+            self.at,
+            self.who,
+            self.action,
+            orjson.dumps(self.before),
+            orjson.dumps(self.after),
+        )
+
+
 class Store:
     """One SQLite connection shared by a process, guarded by a lock."""
 
@@ -128,8 +152,13 @@ class Store:
         changed_shots: Iterable[KnownShot] = (),
         *,
         encoded: Sequence[bytes] | None = None,
+        audit: AuditRow | None = None,
     ) -> None:
-        """Commit one step of a game: its events, the shots it changed, and the new state."""
+        """Commit one step of a game: its events, the shots it changed, and the new state.
+
+        ``audit`` (an operator action's row) goes in the same transaction, so an event on air
+        always has its audit entry and one commit serves both.
+        """
         bodies = encoded if encoded is not None else [e.encode() for e in events]
         now = int(time.time() * 1000)
         with self._lock:
@@ -144,6 +173,8 @@ class Store:
                     "INSERT OR REPLACE INTO shots (game, key, record) VALUES (?, ?, ?)",
                     [(state.game, k.key, orjson.dumps(k.to_record())) for k in changed_shots],
                 )
+                if audit is not None:
+                    db.execute(_INSERT_AUDIT, audit.row(state.game))
                 db.execute(
                     "INSERT INTO games (id, seq, state, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, state = excluded.state, "
@@ -218,12 +249,9 @@ class Store:
     # -- audit -------------------------------------------------------------------------------
 
     def add_audit(self, game: str, at: int, who: str, action: str, before: Any, after: Any) -> None:
+        """An operator action with no event of its own (follow, unfollow)."""
         with self._lock:
-            self._db.execute(
-                "INSERT INTO audit (game, at, who, action, before, after) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (game, at, who, action, orjson.dumps(before), orjson.dumps(after)),
-            )
+            self._db.execute(_INSERT_AUDIT, AuditRow(at, who, action, before, after).row(game))
 
     def audit(self, game: str, limit: int = 500) -> list[dict[str, Any]]:
         with self._lock:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from server.core import events as ev
 from server.core import roster_import
+from server.core.events import Event
 from server.core.operator_requests import PayloadTooLarge, RequestError, parse_graphic, parse_hold
 from server.core.override import Override, OverrideError, parse_patch, upstream_of
 from server.core.snapshot import flat_row, to_csv, to_xml
@@ -27,6 +28,7 @@ from server.core.tracker import shot_data
 from server.errors import ConfigError
 from server.live.following import Games, check_game_id
 from server.live.ledger import Game
+from server.live.store import AuditRow
 from server.web.operators import authenticate
 from server.web.pages import OVERLAYS
 
@@ -104,7 +106,7 @@ def operator(handler: Handler) -> Handler:
 
 
 async def _audit(request: Request, game: str, action: str, before: Any, after: Any) -> None:
-    """Record who did what, before -> after (the operator console's audit log reads it)."""
+    """Record an action that makes no event (follow, unfollow) in the audit log."""
     await anyio.to_thread.run_sync(
         _games(request).store.add_audit,
         game,
@@ -114,6 +116,22 @@ async def _audit(request: Request, game: str, action: str, before: Any, after: A
         before,
         after,
     )
+
+
+def _audited(
+    request: Request, action: str, before: Callable[[], Any], after: Callable[[Event], Any]
+) -> Callable[[Event], AuditRow]:
+    """The audit row of an action that makes an event: written in the event's transaction.
+
+    ``before`` and ``after`` are read under the game's lock, when the event is made, so the
+    row says what the action changed even when two operators act at once.
+    """
+    who = request.state.operator
+
+    def row(event: Event) -> AuditRow:
+        return AuditRow(event.at, who, action, before(), after(event))
+
+    return row
 
 
 # -- read routes -------------------------------------------------------------------------------
@@ -228,14 +246,16 @@ async def fire_graphic(request: Request) -> Response:
     except RequestError as exc:
         raise ApiError(422, "invalid", str(exc)) from exc
     game = _games(request).games[game_id]
-    before = game.onair.graphics.get(req.name)
-    event = await game.append(ev.GRAPHIC, req.event_data())
-    await _audit(
-        request,
-        game_id,
-        f"graphic {req.action} {req.name}",
-        before,
-        req.payload if req.action == "show" else None,
+    after = req.payload if req.action == "show" else None
+    event = await game.append(
+        ev.GRAPHIC,
+        req.event_data(),
+        audit=_audited(
+            request,
+            f"graphic {req.action} {req.name}",
+            lambda: game.onair.graphics.get(req.name),
+            lambda _: after,
+        ),
     )
     return OrjsonResponse({"event": event.to_message()})
 
@@ -244,9 +264,11 @@ async def fire_graphic(request: Request) -> Response:
 async def panic(request: Request) -> Response:
     game_id = _game_id(request)
     game = _games(request).games[game_id]
-    before = dict(game.onair.graphics)
-    event = await game.append(ev.GRAPHIC, {"action": "clear", "name": None, "payload": {}})
-    await _audit(request, game_id, "panic", before, {})
+    event = await game.append(
+        ev.GRAPHIC,
+        {"action": "clear", "name": None, "payload": {}},
+        audit=_audited(request, "panic", lambda: dict(game.onair.graphics), lambda _: {}),
+    )
     return OrjsonResponse({"event": event.to_message()})
 
 
@@ -265,9 +287,10 @@ async def hold(request: Request) -> Response:
         before.update(held=game.onair.held, autofire=dict(game.onair.autofire))
         return ev.HOLD, req.event_data(game.onair.held, game.onair.autofire)
 
-    event = await game.append_with(build)
+    event = await game.append_with(
+        build, audit=_audited(request, "hold", lambda: before, lambda e: e.data)
+    )
     assert event is not None
-    await _audit(request, game_id, "hold", before, event.data)
     return OrjsonResponse({"event": event.to_message()})
 
 
@@ -281,8 +304,9 @@ async def put_config(request: Request) -> Response:
     except ConfigError as exc:
         raise ApiError(422, "invalid", str(exc)) from exc
     before = game.config.to_data()
-    event = await game.set_config(config)
-    await _audit(request, game_id, "config", before, config.to_data())
+    event = await game.set_config(
+        config, audit=_audited(request, "config", lambda: before, lambda _: config.to_data())
+    )
     return OrjsonResponse({"event": event.to_message()})
 
 
@@ -302,9 +326,13 @@ async def import_roster(request: Request) -> Response:
     except ConfigError as exc:
         raise ApiError(422, "invalid", str(exc)) from exc
     before = game.config.to_data()["roster"]
-    event = await game.set_config(config)
+    event = await game.set_config(
+        config,
+        audit=_audited(
+            request, "roster import", lambda: before, lambda _: config.to_data()["roster"]
+        ),
+    )
     removed = sorted(pid for pid, entry in patch.items() if entry is None)
-    await _audit(request, game_id, "roster import", before, config.to_data()["roster"])
     return OrjsonResponse(
         {"event": event.to_message(), "imported": len(imported), "removed": removed}
     )
@@ -341,9 +369,10 @@ async def _override_change(
         data["upstream"] = upstream_of(game.state)
         return ev.OVERRIDE, data
 
-    event = await game.append_with(build)
-    if event is not None:
-        await _audit(request, game.id, f"override {action}", before, event.data["fields"])
+    event = await game.append_with(
+        build,
+        audit=_audited(request, f"override {action}", lambda: before, lambda e: e.data["fields"]),
+    )
     return OrjsonResponse(
         {
             "event": event.to_message() if event is not None else None,
