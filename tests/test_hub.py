@@ -528,7 +528,16 @@ step = st.one_of(
     st.tuples(st.just("socket"), st.integers(0, 7), st.booleans()),
     st.tuples(st.just("sweep")),
     st.tuples(st.just("ping"), st.integers(0, 7)),
+    # a filter naming every type excludes nothing, but moves the client off the fast set
+    st.tuples(st.just("filter"), st.integers(0, 7), st.booleans()),
 )
+
+
+def check_fast_set(ch: Channel[Client]) -> None:
+    """``fast`` is exactly the live, unfiltered subscribers; ``rest`` every other one."""
+    fast = {s for s in ch.subscribers if s.live and s.types is None}
+    assert set(ch.fast) == fast
+    assert set(ch.rest) == set(ch.subscribers) - fast
 
 
 @settings(max_examples=400, deadline=None)
@@ -569,12 +578,18 @@ def test_any_schedule_keeps_every_guarantee(steps: list[tuple[Any, ...]]) -> Non
         elif kind == "ping" and subs:
             sub = subs[args[0] % len(subs)]
             apply(ch, ch.receive(sub, '{"op": "ping"}', None, 0.0))
+        elif kind == "filter" and subs:
+            sub = subs[args[0] % len(subs)]
+            types = list(TYPES) if args[1] else None
+            op = orjson.dumps({"op": "subscribe", "types": types}).decode()
+            apply(ch, ch.receive(sub, op, None, 0.0))
+        check_fast_set(ch)
     while pending:
         greet()
     for sub in subs:
         sub.conn.writable = True
         flush(ch, sub)
-        msgs = [m for m in sub.conn.messages() if m["type"] != "pong"]
+        msgs = [m for m in sub.conn.messages() if m["type"] not in ("pong", "subscribed")]
         assert msgs[0]["type"] == "hello"
         seqs = [m["seq"] for m in msgs[1:]]
         assert seqs == sorted(set(seqs)), "strictly increasing, never repeated"

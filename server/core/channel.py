@@ -203,6 +203,12 @@ class Channel(Generic[C]):
         # dicts, not sets: insertion order makes every decision reproducible
         self.subscribers: dict[Subscriber[C], None] = {}
         self.backed_up: dict[Subscriber[C], None] = {}
+        # The common case, kept apart so publish costs no Python per client for it: live
+        # direct subscribers without a type filter (every event goes straight to their
+        # socket). ``rest`` is every other subscriber. Their ``last_sent`` is ``fast_sent``.
+        self.fast: dict[Subscriber[C], None] = {}
+        self.rest: dict[Subscriber[C], None] = {}
+        self.fast_sent = 0.0
 
     # -- the log ------------------------------------------------------------------------------
 
@@ -229,7 +235,28 @@ class Channel(Generic[C]):
         """A new subscriber, parked until :meth:`start`: subscribe before reading the state."""
         sub = Subscriber(conn, types, direct, now)
         self.subscribers[sub] = None
+        self.rest[sub] = None
         return sub
+
+    def _set_live(self, sub: Subscriber[C], live: bool) -> None:
+        """``sub.live``, and whether it is in :attr:`fast`, change only here."""
+        sub.live = live
+        self._place(sub)
+
+    def _place(self, sub: Subscriber[C]) -> None:
+        fast = sub.live and sub.types is None and sub in self.subscribers
+        if fast and sub not in self.fast:
+            self.rest.pop(sub, None)
+            self.fast[sub] = None
+            sub.last_sent = max(sub.last_sent, self.fast_sent)
+        elif not fast and sub in self.fast:
+            del self.fast[sub]
+            sub.last_sent = max(sub.last_sent, self.fast_sent)
+            if sub in self.subscribers:
+                self.rest[sub] = None
+
+    def _last_sent(self, sub: Subscriber[C]) -> float:
+        return max(sub.last_sent, self.fast_sent) if sub in self.fast else sub.last_sent
 
     def greet(self, sub: Subscriber[C], state: Mapping[str, Any], since: int | None) -> Greeting:
         """The hello (``state`` read after subscribing) and the replay ``since`` asks for."""
@@ -264,13 +291,14 @@ class Channel(Generic[C]):
                 self.backed_up[sub] = None
         else:
             sub.parked = None
-            sub.live = sub.direct
+            self._set_live(sub, sub.direct)
 
     def unsubscribe(self, sub: Subscriber[C]) -> bool:
         """Forget a subscriber (its connection ended); True if it was still subscribed."""
-        sub.live = False
+        self._set_live(sub, False)
         sub.parked = None
         self.backed_up.pop(sub, None)
+        self.rest.pop(sub, None)
         if sub not in self.subscribers:
             return False
         del self.subscribers[sub]
@@ -302,11 +330,13 @@ class Channel(Generic[C]):
         self.retained.append(Item(seq, type_, text))
         self.last_seq = seq
         msg = Message(seq, type_, text, text_frame(body))
-        out: Fanout[C] = Fanout(msg)
+        out: Fanout[C] = Fanout(msg, list(self.fast))
+        if self.fast:
+            self.fast_sent = now
         writes = out.writes
         slow: list[Subscriber[C]] = []
         parked = 0
-        for sub in self.subscribers:
+        for sub in self.rest:
             types = sub.types
             if types is not None and type_ not in types:
                 continue
@@ -347,7 +377,7 @@ class Channel(Generic[C]):
         """
         out: Fanout[C] = Fanout()
         for sub in self.subscribers:
-            if not sub.ready or sub.parked or now - sub.last_sent < self.heartbeat_s:
+            if not sub.ready or sub.parked or now - self._last_sent(sub) < self.heartbeat_s:
                 continue
             if out.message is None:
                 out.message = Message.control(f'{{"type":"heartbeat","seq":{self.last_seq}}}')
@@ -364,7 +394,7 @@ class Channel(Generic[C]):
         """The shell could not write ``msg`` to a live subscriber: it waits, first in line."""
         if sub.closing:
             return
-        sub.live = False
+        self._set_live(sub, False)
         self._park(sub, msg)
         if sub.ready:
             self.backed_up[sub] = None
@@ -389,7 +419,7 @@ class Channel(Generic[C]):
             return msg
         sub.parked = None
         self.backed_up.pop(sub, None)
-        sub.live = sub.direct
+        self._set_live(sub, sub.direct)
         return None
 
     def _park(self, sub: Subscriber[C], msg: Message) -> bool:
@@ -416,7 +446,9 @@ class Channel(Generic[C]):
             return self.reply(sub, error_text(BINARY_REFUSED), now)
         if len(text) > MAX_CLIENT_FRAME:
             return self.close(sub, CLOSE_TOO_BIG, "frame over 64 KiB")
-        return self.reply(sub, self._answer(sub, text), now)
+        answer = self._answer(sub, text)
+        self._place(sub)  # a subscribe op may have set or cleared its type filter
+        return self.reply(sub, answer, now)
 
     @staticmethod
     def _answer(sub: Subscriber[C], text: str) -> str:
