@@ -11,10 +11,11 @@ construction go through the same checks.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from server.core.limits import DEFAULT_EXEMPT, Exempt, parse_origins
 from server.errors import ConfigError
 
 MIN_TOKEN = 16
@@ -140,6 +141,30 @@ class IdList:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """A comma list checked by ``check`` (which raises ValueError naming the bad item); kept as
+    text, the shell parses it once at start. ``what`` names the items for the docs."""
+
+    what: str
+    check: Callable[[str], object]
+
+    def parse(self, raw: str) -> object:
+        return raw
+
+    def problem(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return f"must be {self.describe()}"
+        try:
+            self.check(value)
+        except ValueError as exc:
+            return f"must be {self.describe()}: {exc}"
+        return None
+
+    def describe(self) -> str:
+        return f"empty, or a comma list of {self.what}"
+
+
+@dataclass(frozen=True, slots=True)
 class Setting:
     env: str
     attr: str
@@ -245,7 +270,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SHOTFEED_OVERLAY_KEY",
         "overlay_key",
         "",
-        "When set, overlays need ?key=.",
+        "When set, overlays, the WebSocket and the REST feeds (state and its flat forms, "
+        "events, shots, config) need ?key= (or an operator's bearer token).",
         Text(),
         secret=True,
     ),
@@ -270,6 +296,93 @@ SETTINGS: tuple[Setting, ...] = (
         256,
         "Messages a slow WebSocket client may lag behind before it is closed with 1013.",
         AT_LEAST_ONE,
+    ),
+    Setting(
+        "SHOTFEED_ALLOWED_ORIGINS",
+        "allowed_origins",
+        "",
+        "Browser origins allowed on the WebSocket and the operator API (and given CORS there); "
+        "a request from a page of another origin is refused 403, one without Origin (OBS, vMix, "
+        "CasparCG, curl) is allowed; * allows any; empty: no check, no CORS.",
+        Listed("origins (scheme://host[:port]) or *", parse_origins),
+    ),
+    Setting(
+        "SHOTFEED_HANDSHAKE_TIMEOUT_S",
+        "handshake_timeout_s",
+        10.0,
+        "A connection that has not sent a whole request head (a WebSocket upgrade included) "
+        "in this many seconds is closed (408 when it sent part of one).",
+        Number(integer=False, low=0.1, high=3600),
+    ),
+    Setting(
+        "SHOTFEED_MAX_CLIENTS",
+        "max_clients",
+        20000,
+        "Open WebSocket clients at most; one more is refused 503 with Retry-After before the "
+        "upgrade.",
+        AT_LEAST_ONE,
+    ),
+    Setting(
+        "SHOTFEED_MAX_CONNECTIONS",
+        "max_connections",
+        0,
+        "Open TCP connections at most (HTTP and WebSocket); one more is answered 503 and "
+        "closed at once. 0: the process's open-file limit less 64 kept for the store, the "
+        "upstream and the logs.",
+        Number(integer=True, low=0),
+    ),
+    Setting(
+        "SHOTFEED_CONNECT_RATE",
+        "connect_rate",
+        50.0,
+        "New connections per second allowed from one address (after a burst of "
+        "SHOTFEED_CONNECT_BURST); more are answered 429 with Retry-After.",
+        SECONDS,
+    ),
+    Setting(
+        "SHOTFEED_CONNECT_BURST",
+        "connect_burst",
+        200,
+        "New connections one address may open at once before SHOTFEED_CONNECT_RATE applies.",
+        AT_LEAST_ONE,
+    ),
+    Setting(
+        "SHOTFEED_LIMIT_EXEMPT",
+        "limit_exempt",
+        DEFAULT_EXEMPT,
+        "Addresses the per-address connect rate does not apply to: by default loopback (this "
+        "machine, a load generator, or a reverse proxy in front, where every viewer would "
+        "share one address).",
+        Listed("addresses or CIDR networks", Exempt.parse),
+    ),
+    Setting(
+        "SHOTFEED_MAX_HEADER_BYTES",
+        "max_header_bytes",
+        32768,
+        "Largest request head (request line and header fields), bytes; larger: 431.",
+        Number(integer=True, low=1024, high=1048576),
+    ),
+    Setting(
+        "SHOTFEED_MAX_HEADERS",
+        "max_headers",
+        100,
+        "Most header fields in one request; more: 431.",
+        Number(integer=True, low=8, high=10000),
+    ),
+    Setting(
+        "SHOTFEED_AUTH_FAILURES",
+        "auth_failures",
+        10,
+        "Wrong operator tokens one address may send before it is slowed: then 429 with "
+        "Retry-After, no token checked, until SHOTFEED_AUTH_FAILURES_PER_MIN gives it a try.",
+        AT_LEAST_ONE,
+    ),
+    Setting(
+        "SHOTFEED_AUTH_FAILURES_PER_MIN",
+        "auth_failures_per_min",
+        10.0,
+        "Tries a slowed address gets back per minute.",
+        SECONDS,
     ),
     Setting(
         "REDIS_URL",
@@ -317,6 +430,17 @@ class Settings:
     heartbeat_s: float = _field("heartbeat_s")
     retain: int = _field("retain")
     queue_size: int = _field("queue_size")
+    allowed_origins: str = _field("allowed_origins")
+    handshake_timeout_s: float = _field("handshake_timeout_s")
+    max_clients: int = _field("max_clients")
+    max_connections: int = _field("max_connections")
+    connect_rate: float = _field("connect_rate")
+    connect_burst: int = _field("connect_burst")
+    limit_exempt: str = _field("limit_exempt")
+    max_header_bytes: int = _field("max_header_bytes")
+    max_headers: int = _field("max_headers")
+    auth_failures: int = _field("auth_failures")
+    auth_failures_per_min: float = _field("auth_failures_per_min")
     redis_url: str = _field("redis_url")
     host: str = _field("host")
     port: int = _field("port")
