@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from server.config import Settings
 from server.web.app import create_app
-from server.web.serving import websocket_options
+from server.web.serving import server_options
 from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 
 DATA = Path(__file__).parent / "data"
@@ -60,6 +60,8 @@ class Feed:
     settings: Settings
     http: httpx.AsyncClient
     errors: list[logging.LogRecord] = field(default_factory=list)
+    app: Any = None  # the Starlette app under test (its state: store, games, hub)
+    server: Any = None
 
     @property
     def ws_base(self) -> str:
@@ -145,7 +147,8 @@ async def running_feed(
     kernel send buffer of that size instead of loopback's autotuned megabytes (a slow client
     then backs up into the server's own queue after kilobytes, as over a real network).
     ``ws_impl`` replaces the WebSocket implementation of ``shotfeed serve``'s own options
-    (``server.web.serving``), for the fallback tests.
+    (``server.web.serving``), for the fallback tests. ``Feed.server`` is the uvicorn server
+    (``server.web.serving.guard_of(feed.server.config)``: the connection guard's counts).
     """
     upstream = ScriptedUpstream()
     upstream.push(Reply(200, seed_doc()))
@@ -158,11 +161,15 @@ async def running_feed(
             "db_path": str(tmp_path / "feed.db"),
             "operator_token": TOKEN,
             "poll_interval": 0.5,
+            # The API tests try dozens of wrong tokens on purpose from one address; the
+            # throttle itself is tested with its own budget (test_origins, test_limits).
+            "auth_failures": 100_000,
         }
         values.update(overrides)
         settings = Settings(**values)
         app = create_app(settings, announce=False)
-        options = websocket_options()  # as `shotfeed serve` runs: the direct fan-out path
+        # As `shotfeed serve` runs: the direct fan-out path and the connection guard.
+        options = server_options(settings)
         if ws_impl is not None:
             options["ws"] = ws_impl
         server = LiveServer(app, lifespan="on", log_level="error", **options)
@@ -173,7 +180,8 @@ async def running_feed(
         try:
             with server as srv:
                 async with httpx.AsyncClient(base_url=srv.url, timeout=10) as http:
-                    feed = Feed(srv.url, upstream, settings, http, collect.records)
+                    feed = Feed(srv.url, upstream, settings, http, collect.records, app=app)
+                    feed.server = srv.server
                     with anyio.fail_after(10):
                         while (await feed.state())["feed"]["lastSuccessAt"] is None:
                             await anyio.sleep(0.02)

@@ -6,17 +6,24 @@ The WebSocket options are what the direct fan-out path (``server.web.fastpath``)
 its ASGI task; the hub writes to its transport), no permessage-deflate (a
 pre-built frame must be the bytes on the wire) and no server pings (uvicorn's keepalive would
 be a timer per connection; the hub's heartbeats keep proxies from closing idle sockets).
+
+The HTTP protocol is the connection guard (``server.web.guard``): a request head must arrive
+within ``SHOTFEED_HANDSHAKE_TIMEOUT_S`` and within the head limits, connections and WebSocket
+clients are capped and each address's connect rate is limited, all from Settings.
 """
 
 from __future__ import annotations
 
+import resource
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from server.config import Settings
+from server.core.limits import auto_max_connections
 from server.web.fastpath import FeedProtocol
+from server.web.guard import GuardedHttpTools, guarded_http
 
 MAX_WS_FRAME = 64 * 1024
 
@@ -31,12 +38,42 @@ def websocket_options() -> dict[str, Any]:
     }
 
 
+def open_file_limit() -> int | None:
+    """The process's soft RLIMIT_NOFILE (None: unlimited or unknown)."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def max_connections(settings: Settings) -> int:
+    """``SHOTFEED_MAX_CONNECTIONS``, or (0) what the open-file limit allows."""
+    return settings.max_connections or auto_max_connections(open_file_limit())
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Everything but the address: the WebSocket options and the connection guard
+    (``server.web.guard``: head timeout and limits, connection caps, connect rate). For the
+    tests' servers too, so they run what ``shotfeed serve`` runs."""
+    return {
+        **websocket_options(),
+        "http": guarded_http(settings, max_connections(settings)),
+    }
+
+
+def guard_of(config: uvicorn.Config) -> Any:
+    """The guard state of a server built with :func:`server_options` (None otherwise)."""
+    http = config.http
+    return http.guard if isinstance(http, type) and issubclass(http, GuardedHttpTools) else None
+
+
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
     """The whole server configuration; ``extra`` overrides (tests: lifespan, log level)."""
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
-        **websocket_options(),
+        **server_options(settings),
         "timeout_graceful_shutdown": 3,
         "log_level": "info",
         "access_log": False,
@@ -57,7 +94,12 @@ class FeedServer(uvicorn.Server):
     reconnect to another instance at once.
     """
 
+    exit_signal: int | None = None
+    """The signal that stopped the server (the command line logs its name)."""
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.exit_signal is None:
+            self.exit_signal = sig
         hub = _find_hub(self.config.loaded_app)
         if hub is not None and not hub.closing:
             hub.close_all()
