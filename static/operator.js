@@ -94,6 +94,9 @@ async function request(method, path, { json, body, type, auth = true } = {}) {
       throw new HttpError(401, "unauthorized", "not logged in");
     }
     headers.authorization = `Bearer ${S.token}`;
+  } else if (S.token) {
+    // With SHOTFEED_OVERLAY_KEY a game's read routes (events, config) need the key or a token.
+    headers.authorization = `Bearer ${S.token}`;
   }
   let payload;
   if (json !== undefined) {

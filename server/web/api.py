@@ -4,10 +4,16 @@ manual override with undo, the audit log, and who the token belongs to).
 
 Every error is JSON ``{"error": code, "message": text for a person}`` with the right status.
 Operator routes need ``Authorization: Bearer <token>``; without it: 401 and nothing changes.
+Wrong tokens from one address are slowed (``server.core.limits.TokenThrottle``: 429 with
+Retry-After once its tries are spent). With ``SHOTFEED_ALLOWED_ORIGINS`` set, a browser request
+from another origin is refused 403 on the operator routes, and allowed origins get CORS
+headers and their preflight answered. With ``SHOTFEED_OVERLAY_KEY`` set, the read routes of a
+game (state and its flat forms, events, shots, config) need ``?key=`` or an operator token.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +27,14 @@ from starlette.routing import Route
 from server.core import events as ev
 from server.core import roster_import
 from server.core.events import Event
+from server.core.limits import (
+    MAX_SINCE,
+    Refusal,
+    TokenThrottle,
+    origin_allowed,
+    parse_bounded,
+    parse_origins,
+)
 from server.core.operator_requests import PayloadTooLarge, RequestError, parse_graphic, parse_hold
 from server.core.override import Override, OverrideError, parse_patch, upstream_of
 from server.core.snapshot import flat_row, to_csv, to_xml
@@ -56,6 +70,106 @@ def error_response(status: int, code: str, message: str) -> Response:
     return OrjsonResponse({"error": code, "message": message}, status, headers=headers)
 
 
+def refusal_response(refusal: Refusal) -> Response:
+    response = error_response(refusal.status, refusal.code, refusal.message)
+    if refusal.retry_after is not None:
+        response.headers["retry-after"] = str(refusal.retry_after)
+    return response
+
+
+def key_ok(given: str | None, expected: str) -> bool:
+    """Constant-time check of the overlay key (bytes: compare_digest refuses non-ASCII str)."""
+    if not expected:
+        return True
+    return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+# -- per-app state built on first use from the settings ------------------------------------------
+
+
+def allowed_origins(state: Any) -> frozenset[str]:
+    """``SHOTFEED_ALLOWED_ORIGINS`` parsed once per app (checked valid at start by Settings)."""
+    allowed: frozenset[str] | None = getattr(state, "allowed_origins", None)
+    if allowed is None:
+        allowed = parse_origins(state.settings.allowed_origins)
+        state.allowed_origins = allowed
+    return allowed
+
+
+def _throttle(request: Request) -> TokenThrottle:
+    state = request.app.state
+    throttle: TokenThrottle | None = getattr(state, "token_throttle", None)
+    if throttle is None:
+        s = state.settings
+        throttle = TokenThrottle(s.auth_failures, s.auth_failures_per_min)
+        state.token_throttle = throttle
+    return throttle
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def check_operator(request: Request) -> tuple[str | None, Response | None]:
+    """The token's label, or the answer instead: 401 (no or wrong token), 429 (this address
+    sent too many wrong ones: its token is not even looked at until Retry-After)."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None, error_response(
+            401, "unauthorized", "operator routes need Authorization: Bearer <operator token>"
+        )
+    throttle, address, now = _throttle(request), _address(request), time.monotonic()
+    blocked = throttle.blocked(address, now)
+    if blocked is not None:
+        return None, refusal_response(blocked)
+    label = authenticate(header, request.app.state.tokens)
+    if label is None:
+        throttle.failed(address, now)
+        return None, error_response(401, "unauthorized", "the operator token is not right")
+    return label, None
+
+
+def _cors(request: Request, response: Response) -> Response:
+    """CORS headers for an allowed browser origin (only when there is an allow-list)."""
+    origin = request.headers.get("origin")
+    if origin is not None and allowed_origins(request.app.state):
+        response.headers["access-control-allow-origin"] = origin
+        response.headers["access-control-expose-headers"] = "retry-after"
+        response.headers["vary"] = "Origin"
+    return response
+
+
+def _origin_refusal(request: Request) -> Response | None:
+    if origin_allowed(request.headers.get("origin"), allowed_origins(request.app.state)):
+        return None
+    return error_response(403, "forbidden_origin", "this origin is not in SHOTFEED_ALLOWED_ORIGINS")
+
+
+CORS_METHODS = "GET, POST, PUT, DELETE"
+CORS_HEADERS = "authorization, content-type"
+
+
+async def preflight(request: Request) -> Response:
+    """``OPTIONS /api/...``: a browser's CORS preflight. Answered 204 for an origin in
+    ``SHOTFEED_ALLOWED_ORIGINS``, 403 for another; with no list, 405 as before (no CORS)."""
+    allowed = allowed_origins(request.app.state)
+    if not allowed:
+        return error_response(405, "method_not_allowed", "Method Not Allowed")
+    refused = _origin_refusal(request)
+    if refused is not None:
+        return refused
+    response = Response(status_code=204)
+    if request.headers.get("origin") is not None:
+        response.headers.update(
+            {
+                "access-control-allow-methods": CORS_METHODS,
+                "access-control-allow-headers": CORS_HEADERS,
+                "access-control-max-age": "600",
+            }
+        )
+    return _cors(request, response)
+
+
 def _games(request: Request) -> Games:
     games: Games = request.app.state.games
     return games
@@ -89,16 +203,24 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def operator(handler: Handler) -> Handler:
-    """Require a valid operator bearer token; the label goes to ``request.state.operator``."""
+    """Require an allowed origin (if a list is set) and a valid operator bearer token, with
+    wrong tokens slowed per address; the label goes to ``request.state.operator``. Errors are
+    answered here (not by the app's handlers) so an allowed origin gets its CORS headers on
+    them too."""
 
     async def guarded(request: Request) -> Response:
-        label = authenticate(request.headers.get("authorization"), request.app.state.tokens)
-        if label is None:
-            return error_response(
-                401, "unauthorized", "operator routes need Authorization: Bearer <operator token>"
-            )
+        refused = _origin_refusal(request)
+        if refused is not None:
+            return refused
+        label, refused = check_operator(request)
+        if refused is not None:
+            return _cors(request, refused)
         request.state.operator = label
-        return await handler(request)
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message)
+        return _cors(request, response)
 
     guarded.__name__ = handler.__name__
     guarded.__doc__ = handler.__doc__
@@ -134,6 +256,29 @@ def _audited(
     return row
 
 
+def keyed(handler: Handler) -> Handler:
+    """A game's read route: with ``SHOTFEED_OVERLAY_KEY`` set it needs ``?key=`` (vMix and
+    CasparCG data sources can only give a URL) or an operator's bearer token (the console);
+    without either, 401. The key is compared in constant time."""
+
+    async def guarded(request: Request) -> Response:
+        expected = request.app.state.settings.overlay_key
+        if expected and not key_ok(request.query_params.get("key"), expected):
+            if request.headers.get("authorization"):
+                _, refused = check_operator(request)
+                if refused is not None:
+                    return refused
+            else:
+                return error_response(
+                    401, "unauthorized", "this feed needs ?key=<overlay key> (or an operator token)"
+                )
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
 # -- read routes -------------------------------------------------------------------------------
 
 
@@ -154,6 +299,7 @@ async def list_games(request: Request) -> Response:
     return OrjsonResponse({"games": out})
 
 
+@keyed
 async def game_state(request: Request) -> Response:
     return OrjsonResponse(_games(request).state(_game_id(request)))
 
@@ -162,34 +308,34 @@ def _flat(request: Request) -> dict[str, str]:
     return flat_row(_games(request).state(_game_id(request)))
 
 
+@keyed
 async def game_state_xml(request: Request) -> Response:
     return Response(to_xml(_flat(request)), media_type="application/xml")
 
 
+@keyed
 async def game_state_csv(request: Request) -> Response:
     return Response(to_csv(_flat(request)), media_type="text/csv; charset=utf-8")
 
 
+@keyed
 async def game_state_flat(request: Request) -> Response:
     return OrjsonResponse([_flat(request)])
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
+    """One integer query parameter, read as the WebSocket reads ``since`` (one function)."""
     try:
-        value = int(raw)
+        value = parse_bounded(name, request.query_params.get(name), lo, hi)
     except ValueError as exc:
-        raise ApiError(400, "bad_request", f"{name} must be an integer, not {raw[:20]!r}") from exc
-    if not lo <= value <= hi:
-        raise ApiError(400, "bad_request", f"{name} must be between {lo} and {hi}")
-    return value
+        raise ApiError(400, "bad_request", str(exc)) from exc
+    return default if value is None else value
 
 
+@keyed
 async def game_events(request: Request) -> Response:
     game_id = _game_id(request)
-    since = _int_param(request, "since", 0, 0, 2**62)
+    since = _int_param(request, "since", 0, 0, MAX_SINCE)
     limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
     bodies = await anyio.to_thread.run_sync(
         _games(request).store.events_since, game_id, since, limit
@@ -197,12 +343,14 @@ async def game_events(request: Request) -> Response:
     return Response(b'{"events":[' + b",".join(bodies) + b"]}", media_type="application/json")
 
 
+@keyed
 async def game_config(request: Request) -> Response:
     """Teams and roster as set with PUT .../config (what the operator console edits)."""
     game = _games(request).games[_game_id(request)]
     return OrjsonResponse(game.config.to_data())
 
 
+@keyed
 async def game_shots(request: Request) -> Response:
     game = _games(request).games[_game_id(request)]
     state = game.state
@@ -470,4 +618,5 @@ ROUTES = [
     Route("/api/games/{event_id}/override/undo", undo_override, methods=["POST"]),
     Route("/api/games/{event_id}/audit", game_audit, methods=["GET"]),
     Route("/api/operator", whoami, methods=["GET"]),
+    Route("/api/{path:path}", preflight, methods=["OPTIONS"]),
 ]

@@ -26,6 +26,7 @@ import logging
 from typing import Any
 
 import anyio
+import orjson
 from starlette.datastructures import QueryParams
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
@@ -38,7 +39,9 @@ from server.core.channel import (
     parse_types,
     text_frame,
 )
+from server.core.limits import origin_allowed, parse_since
 from server.live.following import Games
+from server.web.api import allowed_origins
 from server.web.fastpath import DirectWriter
 from server.web.hub import Conn, Hub, QueuedConn, Sub
 
@@ -50,8 +53,33 @@ CLOSE_TIMEOUT_S = 2.0
 
 
 async def _refuse(send: Send, message: str) -> None:
+    """An error message a person can read, then close 1008 with the same words as reason
+    (cut to fit a close frame), so a client that only logs the close code sees why too."""
+    message = message[:300]
+    reason = message.encode()[:120].decode(errors="ignore")
     await send({"type": "websocket.send", "text": error_text(message)})
-    await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": ""})
+    await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": reason})
+
+
+async def _deny(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    """Refuse the upgrade with an HTTP answer: the JSON error every route gives when the
+    server offers ASGI's WebSocket denial response, else a bare 403."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": ""})
+        return
+    body = orjson.dumps({"error": code, "message": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+def _query_problem(query: QueryParams) -> tuple[frozenset[str] | None, int | None, str | None]:
+    """``types`` and ``since``, or what is wrong with them (the HTTP events route's words and
+    range for ``since``: an integer from 0 to 2**62)."""
+    try:
+        return parse_types(query.get("types")), parse_since(query.get("since")), None
+    except ValueError as exc:
+        return None, None, f"bad query: {exc}"
 
 
 async def serve(scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,6 +91,11 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     settings = state.settings
     game_id: str = scope["path_params"]["event_id"]
     query = QueryParams(scope["query_string"])
+    if not origin_allowed(_origin(scope), allowed_origins(state)):
+        # Before the upgrade: another site's page (SHOTFEED_ALLOWED_ORIGINS) gets an HTTP 403;
+        # a client without Origin (OBS, vMix, CasparCG, curl) is never refused here.
+        await _deny(scope, send, 403, "forbidden_origin", "this origin may not open the feed")
+        return
     await send({"type": "websocket.accept"})
     if settings.overlay_key and not hmac.compare_digest(
         query.get("key", "").encode(), settings.overlay_key.encode()
@@ -72,14 +105,9 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     if game_id not in games.games:
         await _refuse(send, f"game {game_id!r} is not being followed")
         return
-    try:
-        types = parse_types(query.get("types"))
-        raw_since = query.get("since")
-        since = int(raw_since) if raw_since not in (None, "") else None
-        if since is not None and since < 0:
-            raise ValueError("since must be >= 0")
-    except ValueError as exc:
-        await _refuse(send, f"bad query: {exc}")
+    types, since, problem = _query_problem(query)
+    if problem is not None:
+        await _refuse(send, problem)
         return
     del query, state
 
@@ -111,6 +139,13 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         log.debug("client of %s gone: %r", game_id, gone.exceptions)
     finally:
         hub.unsubscribe(ch, sub)
+
+
+def _origin(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"origin":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 class FeedEndpoint:

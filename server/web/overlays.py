@@ -14,7 +14,6 @@ injected ``<script>`` or ``<img onerror>`` cannot run even if one ever got into 
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 import time
@@ -29,7 +28,7 @@ from starlette.templating import Jinja2Templates
 
 from server.core.events import PROTOCOL_VERSION
 from server.core.tracker import shot_data
-from server.web.api import OrjsonResponse, error_response
+from server.web.api import OrjsonResponse, error_response, key_ok
 from server.web.assets import TEMPLATES_DIR, asset_urls, content_security_policy, package_version
 from server.web.pages import OVERLAYS, templates
 
@@ -202,13 +201,6 @@ def parse_params(query: Mapping[str, str]) -> dict[str, Any]:
         "debug": _bool(query.get("debug"), False),
         "key": query.get("key") or None,
     }
-
-
-def key_ok(given: str | None, expected: str) -> bool:
-    """Constant-time check of the overlay key (bytes: compare_digest refuses non-ASCII str)."""
-    if not expected:
-        return True
-    return hmac.compare_digest((given or "").encode(), expected.encode())
 
 
 def _unknown(name: str) -> Response:
