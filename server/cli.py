@@ -6,12 +6,17 @@ The command line only parses arguments into Settings and starts things; the work
 from __future__ import annotations
 
 import argparse
+import atexit
+import faulthandler
 import logging
 import os
 import random
+import resource
 import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import TracebackType
 from typing import Any
 
 import anyio
@@ -20,10 +25,98 @@ import uvicorn
 
 from server.config import Settings
 from server.errors import ConfigError
-from server.web.serving import feed_server
+from server.web.serving import FeedServer, feed_server
 from server.web.serving import uvicorn_config as uvicorn_config  # bench/fanout.py reads it here
 
 log = logging.getLogger("shotfeed")
+
+# -- last words: whatever stops the server says why ---------------------------------------------
+
+_stop_logged = False
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """sys.excepthook: an exception nobody caught in the main thread, logged before we die."""
+    if issubclass(kind, KeyboardInterrupt):
+        log.warning("interrupted (KeyboardInterrupt)")
+    else:
+        log.critical("uncaught exception, the process ends", exc_info=(kind, exc, tb))
+
+
+def _log_thread_uncaught(args: threading.ExceptHookArgs) -> None:
+    """threading.excepthook: a thread's uncaught exception (the thread ends, the process not)."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    exc_info = (args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+    log.critical("uncaught exception in thread %s", name, exc_info=exc_info)
+
+
+def _log_exit_without_reason() -> None:
+    """atexit: the interpreter is ending and no stop line was written (a sys.exit somewhere)."""
+    if not _stop_logged:
+        log.warning("shotfeed process exiting (no stop reason was logged before)")
+
+
+def install_last_words() -> None:
+    """faulthandler to stderr (a crash in C, a deadlock dumped on SIGABRT/SIGSEGV/SIGBUS/SIGFPE/
+    SIGILL), hooks for uncaught exceptions in the main thread and in threads, and an atexit
+    line; only SIGKILL (and the OOM killer) can end the process without a word."""
+    if not faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_thread_uncaught
+    atexit.register(_log_exit_without_reason)
+
+
+def _raise_open_file_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: each client holds a descriptor, and the
+    common soft default (1024) would stop a show's overlays far below SHOTFEED_MAX_CLIENTS."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            log.info("open-file limit raised from %d to %d", soft, hard)
+    except (OSError, ValueError) as exc:
+        log.warning("could not raise the open-file limit: %s", exc)
+
+
+def run_server(server: FeedServer, what: str) -> None:
+    """Run uvicorn and log, on every way out, why it stopped: the signal (SIGTERM, SIGINT and
+    SIGHUP all shut down cleanly), the exception, uvicorn's own exit (a port in use), or a
+    normal end."""
+    global _stop_logged
+    _raise_open_file_limit()
+    if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
+        # A closed terminal or a supervisor's reload: shut down as on SIGTERM, not die mute.
+        signal.signal(signal.SIGHUP, server.handle_exit)
+    reason = "normal end"
+    try:
+        server.run()
+    except SystemExit as exc:
+        reason = f"exit status {exc.code} (uvicorn could not start or stopped itself)"
+        raise
+    except KeyboardInterrupt:
+        reason = "KeyboardInterrupt"
+        raise
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        log.critical("%s stopped by an exception", what, exc_info=exc)
+        raise
+    finally:
+        if server.exit_signal is not None and reason == "normal end":
+            reason = f"signal {_signal_name(server.exit_signal)}"
+        _stop_logged = True
+        log.info("shotfeed %s stopped: %s", what, reason)
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return str(sig)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -41,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_environ(os.environ, **overrides)
     if not settings.games:
         log.warning("no game given (--game or SHOTFEED_GAMES); add one with POST /api/games")
-    feed_server(create_app(settings), settings).run()
+    run_server(feed_server(create_app(settings), settings), "serve")
     return 0
 
 
@@ -126,6 +219,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from server.core.roster import GameConfig
     from server.live.store import Store
+    from server.sim.chaos import ChaosUpstream
     from server.sim.loopback import LoopbackServer
     from server.sim.simgame import simulate_game
     from server.sim.simulator import DEMO_SECRET, DEMO_USERNAME, create_simulator_app
@@ -135,6 +229,8 @@ def _demo(args: argparse.Namespace) -> int:
         raise ConfigError("--speed must be > 0")
     if not 0 <= args.faults <= 1:
         raise ConfigError("--faults is a probability between 0 and 1")
+    if not 0 <= args.chaos <= 1:
+        raise ConfigError("--chaos is a probability between 0 and 1")
     game_id = "DEMO"
     sim = simulate_game(args.seed, args.format)
     db_path = args.db or str(Path(tempfile.mkdtemp(prefix="shotfeed-demo-")) / "demo.db")
@@ -166,7 +262,16 @@ def _demo(args: argparse.Namespace) -> int:
             first_poll.append(time.monotonic())
         await sim_app(scope, receive, send)
 
-    upstream = LoopbackServer(sim_app_started_by_first_poll)
+    upstream: LoopbackServer | ChaosUpstream = LoopbackServer(sim_app_started_by_first_poll)
+    if args.chaos > 0:  # every fault of server.sim.chaos; its game also starts at the first poll
+        upstream = ChaosUpstream(
+            sim,
+            speed=args.speed,
+            rate=args.chaos,
+            seed=args.seed,
+            event_id=game_id,
+            timeout_delay_s=min(6.0, 3 * poll + 1),
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOTTRACKER_")}
     settings = Settings.from_environ(
         env,
@@ -191,7 +296,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     _print_urls(settings, game_id)
     try:
-        feed_server(create_app(settings), settings).run()
+        run_server(feed_server(create_app(settings), settings), "demo")
     finally:
         upstream.stop()
     return 0
@@ -272,6 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="probability of an upstream fault per poll (500, timeout, bad body)",
     )
+    demo.add_argument(
+        "--chaos",
+        type=float,
+        default=0.0,
+        help="share of polls answered with any fault of server.sim.chaos (statuses, resets, "
+        "refusals, broken or odd bodies)",
+    )
     demo.add_argument("--db", help="SQLite store (default: a new temporary file)")
     demo.set_defaults(func=_demo)
 
@@ -301,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("serve", "demo"):
+        install_last_words()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
