@@ -27,7 +27,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from server.config import Settings
-from server.web import fastpath
+from server.web import fastpath, hub
 from server.web.app import create_app
 from server.web.serving import FeedServer, feed_server
 from tests.server_fixtures import GAME, TOKEN, Feed, recv_json, running_feed, seed_doc
@@ -312,3 +312,31 @@ async def test_invalid_utf8_closes_1007_without_a_traceback(
                 assert (await recv_json(ws))["type"] == "hello"
         finally:
             client.close()
+
+
+@pytest.mark.anyio
+async def test_many_clients_take_the_batch_and_get_every_event_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With enough live clients the hub writes each frame in one batch; nothing changes for them.
+
+    Counts the batches that wrote (the real method, wrapped): if the batch silently stopped
+    engaging, the fan-out would fall back to one call per client and only the bench would say.
+    """
+    wrote: list[bool] = []
+    real = fastpath.Batch.write_all
+
+    def counted(self: fastpath.Batch, frame: bytes) -> bool:
+        result = real(self, frame)
+        wrote.append(result)
+        return result
+
+    monkeypatch.setattr(fastpath.Batch, "write_all", counted)
+    async with running_feed(tmp_path) as feed, AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(feed.ws()) for _ in range(hub.BATCH_MIN + 4)]
+        for ws in clients:
+            assert (await recv_json(ws))["type"] == "hello"
+        fired = [await feed.fire(f"g{i}", {"i": i}) for i in range(10)]
+        for ws in clients:
+            assert [await recv_json(ws) for _ in fired] == fired
+        assert wrote.count(True) >= len(fired)

@@ -175,6 +175,7 @@ class Fanout(Generic[C]):
 
     message: Message | None = None
     writes: list[Subscriber[C]] = field(default_factory=list)
+    fast: int = 0  # the first ``fast`` of ``writes`` are :attr:`Channel.fast`, in its order
     woken: list[Subscriber[C]] = field(default_factory=list)
     closed: list[Subscriber[C]] = field(default_factory=list)
     delivered: int = 0
@@ -209,6 +210,7 @@ class Channel(Generic[C]):
         self.fast: dict[Subscriber[C], None] = {}
         self.rest: dict[Subscriber[C], None] = {}
         self.fast_sent = 0.0
+        self.fast_version = 0  # bumped on every change of ``fast``: the shell caches by it
 
     # -- the log ------------------------------------------------------------------------------
 
@@ -248,9 +250,11 @@ class Channel(Generic[C]):
         if fast and sub not in self.fast:
             self.rest.pop(sub, None)
             self.fast[sub] = None
+            self.fast_version += 1
             sub.last_sent = max(sub.last_sent, self.fast_sent)
         elif not fast and sub in self.fast:
             del self.fast[sub]
+            self.fast_version += 1
             sub.last_sent = max(sub.last_sent, self.fast_sent)
             if sub in self.subscribers:
                 self.rest[sub] = None
@@ -330,7 +334,7 @@ class Channel(Generic[C]):
         self.retained.append(Item(seq, type_, text))
         self.last_seq = seq
         msg = Message(seq, type_, text, text_frame(body))
-        out: Fanout[C] = Fanout(msg, list(self.fast))
+        out: Fanout[C] = Fanout(msg, list(self.fast), fast=len(self.fast))
         if self.fast:
             self.fast_sent = now
         writes = out.writes
