@@ -22,7 +22,12 @@ What it depends on, all in uvicorn's ``uvicorn.protocols.websockets.websockets_s
 * ``proto.conn.extensions`` (its websockets ``ServerProtocol``): a negotiated extension
   (permessage-deflate) would make pre-built frames wrong, so then there is no writer;
 * ``proto.transport``: ``write`` for the frames, ``get_write_buffer_size`` and ``is_closing``
-  to tell a backed-up or closing socket, ``abort`` for a peer that will not take a close frame;
+  to tell a backed-up or closing socket, ``abort`` for a peer that will not take a close frame,
+  and ``get_extra_info("socket").fileno()`` (not with TLS): while its buffer is empty a frame
+  goes to the fd with ``os.write`` (:meth:`DirectWriter.try_write`, and for a whole channel at
+  once :class:`Batch`), always right after ``is_closing()`` in the same synchronous step, so the
+  fd cannot have been closed or reused, and only what the kernel did not take is queued in the
+  transport;
 * ``proto.close_sent`` and ``proto.disconnected``: no data frame may follow a close frame, nor
   be written to a connection the peer has left;
 * ``proto.send``: closing goes through the server's own ASGI send, which owns the closing
