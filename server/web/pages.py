@@ -36,6 +36,7 @@ async def index(request: Request) -> Response:
     for game_id in games.games:
         state = games.state(game_id)
         key = "&key=YOUR_OVERLAY_KEY" if settings.overlay_key else ""
+        flat_key = "?key=YOUR_OVERLAY_KEY" if settings.overlay_key else ""
         rows.append(
             {
                 "id": game_id,
@@ -51,8 +52,11 @@ async def index(request: Request) -> Response:
                     for name, about in OVERLAYS.items()
                 ],
                 "ws": f"{base.replace('http', 'ws', 1)}/ws/games/{game_id}",
+                # vMix data sources: a keyed server wants the key on these too (a URL is all
+                # such a source can carry); the placeholder, never the key itself
                 "flat": [
-                    f"{base}/api/games/{game_id}/state.{ext}" for ext in ("xml", "csv", "flat.json")
+                    f"{base}/api/games/{game_id}/state.{ext}{flat_key}"
+                    for ext in ("xml", "csv", "flat.json")
                 ],
             }
         )

@@ -14,6 +14,7 @@ clients are capped and each address's connect rate is limited, all from Settings
 
 from __future__ import annotations
 
+import logging
 import resource
 from types import FrameType
 from typing import Any
@@ -23,7 +24,14 @@ import uvicorn
 from server.config import Settings
 from server.core.limits import auto_max_connections
 from server.web.fastpath import FeedProtocol
-from server.web.guard import GuardedHttpTools, guarded_http
+
+try:  # httptools comes with uvicorn[standard] (the pin); without it nothing is guarded
+    from server.web.guard import GuardedHttpTools, guarded_http
+except ImportError:  # pragma: no cover - a uvicorn installed without its standard extras
+    GuardedHttpTools = None  # type: ignore[assignment,misc]
+    guarded_http = None  # type: ignore[assignment]
+
+log = logging.getLogger("shotfeed.serving")
 
 MAX_WS_FRAME = 64 * 1024
 
@@ -56,16 +64,23 @@ def server_options(settings: Settings) -> dict[str, Any]:
     """Everything but the address: the WebSocket options and the connection guard
     (``server.web.guard``: head timeout and limits, connection caps, connect rate). For the
     tests' servers too, so they run what ``shotfeed serve`` runs."""
-    return {
-        **websocket_options(),
-        "http": guarded_http(settings, max_connections(settings)),
-    }
+    options = websocket_options()
+    if guarded_http is None:  # pragma: no cover
+        log.warning(
+            "httptools is not installed: no request-head timeout, head limits, connection caps "
+            "or connect rate (install uvicorn[standard])"
+        )
+        return options
+    options["http"] = guarded_http(settings, max_connections(settings))
+    return options
 
 
 def guard_of(config: uvicorn.Config) -> Any:
     """The guard state of a server built with :func:`server_options` (None otherwise)."""
     http = config.http
-    return http.guard if isinstance(http, type) and issubclass(http, GuardedHttpTools) else None
+    if GuardedHttpTools is None or not isinstance(http, type):
+        return None
+    return http.guard if issubclass(http, GuardedHttpTools) else None
 
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
