@@ -421,8 +421,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # httpx logs every request at INFO: one line a second per game drowns what matters.
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    if hasattr(signal, "SIGPIPE"):  # `shotfeed tail | head` should end quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if hasattr(signal, "SIGPIPE"):
+        # `shotfeed tail | head` should end quietly, so tail dies of a closed pipe. Nothing
+        # else may: a server writing to a socket its peer just reset would be killed on the
+        # spot by SIGPIPE, with no log line (tests/test_peer_resets.py); it gets EPIPE instead.
+        quiet = signal.SIG_DFL if args.command == "tail" else signal.SIG_IGN
+        signal.signal(signal.SIGPIPE, quiet)
     try:
         return int(args.func(args))
     except ConfigError as exc:
