@@ -9,6 +9,7 @@ import argparse
 import atexit
 import faulthandler
 import logging
+import math
 import os
 import random
 import resource
@@ -349,6 +350,32 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    """A flag's value that must be a finite number > 0 (argparse names the flag on error).
+
+    float() alone takes "nan" and "inf": a NaN speed or interval then breaks every sleep it
+    reaches, an infinite one parks the loop for ever.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A flag's value that must be a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shotfeed", description="Broadcast graphics feed server for ShotTracker games."
@@ -368,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="play a simulated game through the real server (no key)")
     demo.add_argument("--port", type=int, default=8000, help="listen port (default 8000)")
     demo.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    demo.add_argument("--speed", type=float, default=10.0, help="game speed, 1 = real time")
+    demo.add_argument("--speed", type=_positive, default=10.0, help="game speed, 1 = real time")
     demo.add_argument("--seed", type=int, default=1, help="which simulated game (deterministic)")
     demo.add_argument("--format", choices=("quarters", "halves"), default="quarters")
     demo.add_argument(
@@ -391,13 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--game", required=True, help="event id")
     rec.add_argument("--out", required=True, help="file to append to")
     rec.add_argument("--upstream", help="upstream base URL (overrides SHOTTRACKER_BASE_URL)")
-    rec.add_argument("--interval", type=float, default=1.0, help="seconds between requests")
-    rec.add_argument("--count", type=int, help="stop after this many requests")
+    rec.add_argument("--interval", type=_positive, default=1.0, help="seconds between requests")
+    rec.add_argument("--count", type=_count, help="stop after this many requests")
     rec.set_defaults(func=_record)
 
     rep = sub.add_parser("replay", help="serve a recording back as an upstream")
     rep.add_argument("file", help="a file written by shotfeed record")
-    rep.add_argument("--speed", type=float, default=1.0, help="1 = as recorded")
+    rep.add_argument("--speed", type=_positive, default=1.0, help="1 = as recorded")
     rep.add_argument("--host", default="127.0.0.1")
     rep.add_argument("--port", type=int, default=8001)
     rep.set_defaults(func=_replay)

@@ -1,0 +1,43 @@
+"""Command-line values that cannot work are refused at once, naming the flag (exit 2).
+
+The environment's settings have their own table and tests (tests/test_config.py); these are
+the flags that never reach Settings: a NaN speed or interval would break every sleep it
+reaches, an infinite one park the loop for ever, a zero count record nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from server.cli import build_parser
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["demo", "--speed", "nan"], "--speed"),
+        (["demo", "--speed", "inf"], "--speed"),
+        (["demo", "--speed", "0"], "--speed"),
+        (["demo", "--speed", "-2"], "--speed"),
+        (["demo", "--speed", "fast"], "--speed"),
+        (["record", "--game", "G", "--out", "f", "--interval", "nan"], "--interval"),
+        (["record", "--game", "G", "--out", "f", "--interval", "0"], "--interval"),
+        (["record", "--game", "G", "--out", "f", "--count", "0"], "--count"),
+        (["record", "--game", "G", "--out", "f", "--count", "1.5"], "--count"),
+        (["replay", "file", "--speed", "-inf"], "--speed"),
+    ],
+)
+def test_a_flag_that_cannot_work_exits_2_naming_it(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 2
+    assert f"argument {flag}:" in capsys.readouterr().err
+
+
+def test_sensible_values_are_taken() -> None:
+    args = build_parser().parse_args(["demo", "--speed", "0.5"])
+    assert args.speed == 0.5
+    args = build_parser().parse_args(["record", "--game", "G", "--out", "f", "--count", "3"])
+    assert args.count == 3 and args.interval == 1.0
