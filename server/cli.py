@@ -457,5 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
+        global _stop_logged
+        _stop_logged = True  # the message is the reason: no "no stop reason" line after it
         print(f"shotfeed: {exc}", file=sys.stderr)
         return 2

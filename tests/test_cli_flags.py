@@ -7,6 +7,11 @@ reaches, an infinite one park the loop for ever, a zero count record nothing.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from server.cli import build_parser
@@ -41,3 +46,19 @@ def test_sensible_values_are_taken() -> None:
     assert args.speed == 0.5
     args = build_parser().parse_args(["record", "--game", "G", "--out", "f", "--count", "3"])
     assert args.count == 3 and args.interval == 1.0
+
+
+def test_a_refused_setting_is_the_only_word_at_exit(tmp_path: Path) -> None:
+    """The refusal names the variable; no misleading "no stop reason" line follows it."""
+    env = dict(os.environ, SHOTFEED_HEARTBEAT_S="0")
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--game", "X"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "SHOTFEED_HEARTBEAT_S" in done.stderr
+    assert "no stop reason" not in done.stderr, done.stderr
