@@ -832,6 +832,96 @@ def test_after_outage_every_event_is_stale(game: Game) -> None:
     assert "stale" not in events[0].to_message()
 
 
+# Every type a poll can emit (all but feed_status, which is the poller's, and the operator's).
+POLL_TYPES = {
+    ev.GAME_STATUS,
+    ev.PERIOD_CHANGE,
+    ev.SHOT,
+    ev.MADE_THREE,
+    ev.SHOT_UPDATE,
+    ev.SHOT_REMOVED,
+    ev.HOT_HAND,
+    ev.SCORE_UPDATE,
+    ev.SCORING_RUN,
+    ev.CLOCK,
+}
+
+
+def test_after_outage_every_event_type_is_stale(game: Game) -> None:
+    """One poll after an outage that makes every event type a poll can make: all stale.
+
+    Before the outage: P1 made two twos, P2 missed, P3 made a two (home 6, a 6-0 run). During
+    it: the period and status moved on, P2's miss was corrected to a make, P3's shot was taken
+    away, P1 hit a three (a third make in a row: hot hand; the run reaches 9), the clock moved.
+    """
+    before = [rec(T, "P1"), rec(T + 1, "P1"), rec(T + 2, "P2", made=False), rec(T + 3, "P3")]
+    game.poll(doc(before, home=6))
+    after = [
+        rec(T, "P1"),
+        rec(T + 1, "P1"),
+        rec(T + 2, "P2", made=True),
+        rec(T + 4, "P1", three=True),
+    ]
+    events = game.poll(
+        doc(after, home=9, period="Q2", clock="09:12", status="HALFTIME"), after_outage=True
+    )
+    assert {e.type for e in events} == POLL_TYPES
+    assert [e.type for e in events if not e.stale] == []
+    assert all(e.to_message()["stale"] is True for e in events)
+    [clock] = only(events, ev.CLOCK)
+    assert clock["running"] is False  # moved across the gap: not proof that it runs
+    # the same poll without the outage: the same types, all live
+    fresh = Game()
+    fresh.poll(doc())
+    fresh.poll(doc(before, home=6))
+    live = fresh.poll(doc(after, home=9, period="Q2", clock="09:12", status="HALFTIME"))
+    assert [e.type for e in live] == [e.type for e in events]
+    assert not any(e.stale for e in live)
+    assert only(live, ev.CLOCK)[0]["running"] is True
+
+
+def test_clock_stopped_during_outage_is_one_stale_event(game: Game) -> None:
+    """The clock ran, the feed went down, the clock stopped on a new value: the first poll
+    after the outage says "stopped" once, stale, and no later poll says it again, live.
+
+    (Before: the first poll called the new value running, and the poll 1.8 s later sent a
+    live ``running: false``, so a scorebug ran the clock on and then pulled it back.)
+    """
+    assert only(game.poll(doc(clock="09:59")), ev.CLOCK) == [
+        {"clock": "09:59", "period": "Q1", "running": True}
+    ]
+    events = game.poll(doc(clock="09:31"), after_outage=True)
+    assert [(e.type, e.data, e.stale) for e in events] == [
+        (ev.CLOCK, {"clock": "09:31", "period": "Q1", "running": False}, True)
+    ]
+    assert game.state.clock_running is False
+    for _ in range(3):
+        assert game.poll(doc(clock="09:31")) == []
+    events = game.poll(doc(clock="09:30"))  # it runs again: seen moving between two polls
+    assert [(e.type, e.data["running"], e.stale) for e in events] == [(ev.CLOCK, True, False)]
+
+
+def test_clock_stopped_on_the_same_value_during_outage_is_stale(game: Game) -> None:
+    """The clock stopped on the value last seen before the outage: the first poll after it
+    (a 304 re-applies that same payload) finds it stopped: stale."""
+    game.poll(doc(clock="09:59"))
+    game.now += 5_000  # the outage
+    events = game.poll(doc(clock="09:59"), after_outage=True)
+    assert [(e.type, e.data["running"], e.stale) for e in events] == [(ev.CLOCK, False, True)]
+    assert game.poll(doc(clock="09:59")) == []
+
+
+def test_clock_running_through_outage_runs_again_on_the_next_poll(game: Game) -> None:
+    """A clock that kept running: stopped (stale) on the first poll after the outage, running
+    (live) on the next one, so a page never runs a clock that may have stopped."""
+    game.poll(doc(clock="09:59"))
+    events = game.poll(doc(clock="09:40"), after_outage=True)
+    assert [(e.data["running"], e.stale) for e in events] == [(False, True)]
+    events = game.poll(doc(clock="09:39"))
+    assert [(e.data["running"], e.stale) for e in events] == [(True, False)]
+    assert game.state.clock_running is True
+
+
 def test_old_shot_is_stale(game: Game) -> None:
     """A shot more than stale_ms older than the newest shot: its shot/made_three are stale."""
     events = game.poll(doc([rec(T, "P1", three=True), rec(T + 20_001, "P2", three=True)], home=6))

@@ -156,7 +156,9 @@ TYPE_DOCS: dict[str, TypeDoc] = {
         "`gameTotals.gameClock` changed (`running: true`), or it stayed the same for 1.8 s "
         "after running (`running: false`, sent once). Upstream gives no running flag; it is "
         "inferred: a changed value reads as running, also when it is a reset to a new period's "
-        "full time, until the next unchanged 1.8 s.",
+        "full time, until the next unchanged 1.8 s; but a value that changed across a feed "
+        "outage or a restart reads as stopped (the clock may have stopped in the gap) until two "
+        "polls in a row see it move.",
         (
             ("clock", "the game clock as upstream writes it"),
             ("period", "the period code it belongs to"),

@@ -12,6 +12,8 @@ lives here, so it can be tested exhaustively without a network:
 * The first successful poll of a game never seen before is a baseline: it builds the state and
   emits nothing, so a restart or a late join does not put the backlog on air.
 * A record that could not be parsed never makes a known shot disappear.
+* The first poll after an outage (``PollContext.after_outage``) marks every event it emits
+  ``stale``, and reads no motion into a clock value that changed across the gap.
 """
 
 from __future__ import annotations
@@ -560,7 +562,11 @@ def detect(state: GameState, payload: Payload, ctx: PollContext) -> Detection:
     # --- clock -------------------------------------------------------------------------------
     clock_at, running = state.clock_at, state.clock_running
     if clock != state.clock:
-        clock_at, running = ctx.now_ms, state.clock is not None
+        # A change from the last poll shows the clock running. A change across an outage (or a
+        # restart) does not: the clock may have stopped anywhere in the gap, and calling it
+        # running would let pages run it on, then pull it back with a later, live "stopped".
+        # So it is stopped until two polls in a row see it move.
+        clock_at, running = ctx.now_ms, state.clock is not None and not ctx.after_outage
         out.emit(ev.CLOCK, {"clock": clock, "period": period, "running": running})
     elif running and clock_at is not None and ctx.now_ms - clock_at >= CLOCK_STOPPED_AFTER_MS:
         running = False
