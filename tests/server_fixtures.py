@@ -92,13 +92,14 @@ class Feed:
         return [(await self.fire(f"g{i}", {"i": i, **payload}))["seq"] for i in range(n)]
 
     async def state(self) -> dict[str, Any]:
-        r = await self.http.get(f"/api/games/{GAME}/state")
+        # the token: a server with an overlay key wants it (or the key) on its read routes
+        r = await self.http.get(f"/api/games/{GAME}/state", headers=AUTH)
         assert r.status_code == 200, r.text
         state: dict[str, Any] = r.json()
         return state
 
     async def events(self) -> list[dict[str, Any]]:
-        r = await self.http.get(f"/api/games/{GAME}/events", params={"limit": 1000})
+        r = await self.http.get(f"/api/games/{GAME}/events", params={"limit": 1000}, headers=AUTH)
         assert r.status_code == 200, r.text
         events: list[dict[str, Any]] = r.json()["events"]
         return events
