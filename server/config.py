@@ -225,7 +225,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SHOTFEED_AUTH_RETRY",
         "auth_retry",
         30.0,
-        "Seconds between retries after 401/403.",
+        "Seconds between retries after 401/403 of a key that has not worked yet for the game "
+        "(one that has backs off from the poll interval, capped by this).",
         SECONDS,
     ),
     Setting("SHOTFEED_TIMEOUT", "timeout", 5.0, "Upstream request timeout, seconds.", SECONDS),

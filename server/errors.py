@@ -3,7 +3,8 @@
     FeedError
     ├── ConfigError      a setting or operator input that cannot be used (names the variable)
     ├── UpstreamError    ShotTracker did not give a usable answer (carries the SPEC error code)
-    └── PayloadError     a body, or one record inside it, that is not the documented JSON
+    ├── PayloadError     a body, or one record inside it, that is not the documented JSON
+    └── StoreError       the store could not commit a write (disk full, read-only): nothing changed
 
 Foreign exceptions (httpx, sqlite3, orjson) are translated once, at the boundary where they
 happen, with ``raise ... from exc`` so the cause stays visible in logs.
@@ -35,3 +36,19 @@ class UpstreamError(FeedError):
 
 class PayloadError(FeedError):
     """A body or a record that is not the documented JSON (missing field, wrong type)."""
+
+
+class StoreError(FeedError):
+    """A write the store could not commit (disk full, read-only file, I/O error).
+
+    Nothing of that write happened: no event exists, no seq was used, nothing was published. It
+    carries a feed error code like :class:`UpstreamError` so the poller and the web shell can
+    report it beside upstream failures without a special case for its shape.
+    """
+
+    code = "store_unwritable"
+    retry_after: float | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -28,9 +28,9 @@ import pytest
 from server.config import Settings
 from server.core import signing
 from server.core.events import Event
-from server.errors import UpstreamError
+from server.errors import StoreError, UpstreamError
 from server.live.ledger import Game
-from server.live.poller import MIN_DELAY_S, Poller, next_delay
+from server.live.poller import MIN_DELAY_S, Poller, auth_message, next_delay
 from server.live.store import Store
 from server.live.upstream import Credentials, UpstreamClient
 from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
@@ -124,7 +124,12 @@ def fast_settings(url: str, **kw: Any) -> Settings:
 
 @asynccontextmanager
 async def make_rig(
-    db: Path, url: str, *, http_kw: dict[str, Any] | None = None, **settings_kw: Any
+    db: Path,
+    url: str,
+    *,
+    http_kw: dict[str, Any] | None = None,
+    clock: Callable[[], float] = time.time,
+    **settings_kw: Any,
 ) -> AsyncIterator[Rig]:
     settings = fast_settings(url, **settings_kw)
     store = Store(db)
@@ -134,7 +139,7 @@ async def make_rig(
         def publish(game: str, events: Any, encoded: Any) -> None:
             published.extend(events)
 
-        game = Game(GAME, store, settings, publish=publish)
+        game = Game(GAME, store, settings, publish=publish, clock=clock)
         await game.load()
         async with httpx.AsyncClient(timeout=TIMEOUT_S, **(http_kw or {})) as http:
             client = UpstreamClient(url, Credentials(USER, SECRET), http=http)
@@ -258,7 +263,13 @@ async def test_failure_kind_keeps_state_and_reports_feed_status_once(
             assert dict(st.shots) == keys
             assert (st.status, st.period, st.clock) == (state.status, state.period, state.clock)
             if code in ("forbidden", "unauthorized"):
-                assert out.delay == rig.poller.settings.auth_retry
+                # the key worked a moment ago (the baseline): ordinary backoff, not the slow retry
+                s = rig.poller.settings
+                assert MIN_DELAY_S <= out.delay <= min(s.backoff_cap, s.auth_retry)
+                assert out.error.message.endswith(
+                    "the key worked earlier in this run; retrying with backoff"
+                )
+                assert new[0].data["message"] == out.error.message
             elif kind == "429-seconds":
                 assert out.delay >= 7
             elif kind == "429-http-date":
@@ -495,7 +506,8 @@ async def test_store_busy_poll_is_retried_without_loss(
                 app.push(Reply(200, with_three()))
                 out = await rig.poller.poll_once()
                 assert out.outcome == "failed"
-                assert out.error is not None and out.error.code == "upstream_error"
+                assert out.error is not None and out.error.code == "store_unwritable"
+                assert "database is locked" in out.error.message
                 assert rig.published == []  # nothing sent that the store does not have
                 assert rig.game.state.seq == seq
                 assert rig.game.state.home_score == 11
@@ -506,6 +518,7 @@ async def test_store_busy_poll_is_retried_without_loss(
             assert out.outcome == "ok"
             assert rig.types() == ["shot", "made_three", "score_update"]
             assert [e.seq for e in rig.published] == [seq + 1, seq + 2, seq + 3]
+            assert all(e.stale for e in rig.published)  # found one poll late: not animated
             assert [e.encode() for e in rig.published] == rig.store.events_since(GAME)
 
 
@@ -567,6 +580,179 @@ async def test_304_ends_the_outage(
             assert not any(e.stale for e in found)
 
 
+def clocked(doc: dict[str, Any], clock: str) -> dict[str, Any]:
+    """A copy of ``doc`` whose gameTotals show this game clock."""
+    new = copy.deepcopy(doc)
+    new["gameTotals"]["gameClock"] = clock
+    return new
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("recovery", ["200", "304"])
+async def test_clock_that_stopped_during_an_outage_is_stale(
+    recovery: str, upstream: tuple[ScriptedUpstream, LiveServer], tmp_path: Path
+) -> None:
+    """The clock ran, then stopped while the feed was down: the first poll after the outage
+    finds it stopped and says so with one stale ``clock`` event, never a live one later.
+
+    Two shapes of it: the clock stopped on the value seen before the outage (the first poll
+    after it may be a 304, which re-applies the last payload), or it ran on during the outage
+    and stopped on a new value (then nothing can tell it runs: it must not read as running and
+    be pulled back by a live "stopped" two polls later, which is what happened).
+    """
+    app, live = upstream
+    now = [1_700_000_000.0]
+    with anyio.fail_after(10):
+        async with make_rig(tmp_path / "feed.db", live.url, clock=lambda: now[0]) as rig:
+            app.push(Reply(200, clocked(seed_doc(), "00:15:00"), headers={"ETag": '"a"'}))
+            await rig.poller.poll_once()  # baseline
+            now[0] += 1
+            app.push(Reply(200, clocked(seed_doc(), "00:14:59"), headers={"ETag": '"b"'}))
+            await rig.poller.poll_once()
+            assert [(e.type, e.data.get("running"), e.stale) for e in rig.published] == [
+                ("clock", True, False)
+            ]
+            now[0] += 1
+            app.push(Reply(500, error_body("seed_500.json")))
+            assert (await rig.poller.poll_once()).outcome == "failed"
+            seq = rig.game.state.seq
+            now[0] += 6
+            if recovery == "304":  # stopped on 00:14:59: upstream has nothing new
+                app.push(Reply(304, None, headers={"ETag": '"b"'}))
+                stopped_at = "00:14:59"
+            else:  # ran on, stopped on 00:14:40
+                app.push(Reply(200, clocked(seed_doc(), "00:14:40"), headers={"ETag": '"c"'}))
+                stopped_at = "00:14:40"
+            await rig.poller.poll_once()
+            found = [e for e in rig.published if e.seq > seq]
+            assert [(e.type, e.stale) for e in found] == [("clock", True), ("feed_status", False)]
+            assert found[0].data == {"clock": stopped_at, "period": "H2", "running": False}
+            assert rig.game.state.clock_running is False
+            assert {e["seq"]: e for e in rig.stored()}[found[0].seq]["stale"] is True
+            # the following polls see the same clock: nothing more (no late, live "stopped")
+            seq = rig.game.state.seq
+            for _ in range(3):
+                now[0] += 1
+                await rig.poller.poll_once()
+            assert [e for e in rig.published if e.seq > seq] == []
+            # the clock starts again: live, running
+            now[0] += 1
+            app.push(Reply(200, clocked(seed_doc(), "00:14:39"), headers={"ETag": '"d"'}))
+            await rig.poller.poll_once()
+            assert [(e.type, e.data["running"], e.stale) for e in rig.published[-1:]] == [
+                ("clock", True, False)
+            ]
+
+
+@pytest.mark.anyio
+async def test_clock_after_a_restart_reads_stopped_until_it_moves(
+    upstream: tuple[ScriptedUpstream, LiveServer], tmp_path: Path
+) -> None:
+    """A restart is an outage of unknown length: the first poll's new clock value is stale
+    and stopped; the next poll that sees it move makes it run (live)."""
+    app, live = upstream
+    now = [1_700_000_000.0]
+    db = tmp_path / "feed.db"
+    with anyio.fail_after(10):
+        async with make_rig(db, live.url, clock=lambda: now[0]) as rig:
+            app.push(Reply(200, clocked(seed_doc(), "00:15:00")))
+            await rig.poller.poll_once()
+            now[0] += 1
+            app.push(Reply(200, clocked(seed_doc(), "00:14:59")))
+            await rig.poller.poll_once()
+            assert rig.game.state.clock_running is True
+        now[0] += 60
+        async with make_rig(db, live.url, clock=lambda: now[0]) as rig:
+            assert rig.game.after_outage is True
+            app.push(Reply(200, clocked(seed_doc(), "00:13:30")))
+            await rig.poller.poll_once()
+            assert [(e.type, e.data["running"], e.stale) for e in rig.published] == [
+                ("clock", False, True)
+            ]
+            now[0] += 1
+            app.push(Reply(200, clocked(seed_doc(), "00:13:29")))
+            await rig.poller.poll_once()
+            assert [(e.type, e.data["running"], e.stale) for e in rig.published[1:]] == [
+                ("clock", True, False)
+            ]
+
+
+# -- 401/403: a key that worked, a key that never did ------------------------------------------
+
+
+class Timed:
+    """ASGI wrapper that notes when each request arrived, then defers to the script."""
+
+    def __init__(self, app: ScriptedUpstream) -> None:
+        self.app = app
+        self.times: list[float] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.times.append(time.monotonic())
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.anyio
+async def test_refusal_of_a_key_that_worked_is_retried_after_backoff(tmp_path: Path) -> None:
+    """200, then a 403, then 200 again: the poll after the 403 comes after the ordinary
+    backoff (a fraction of a second here), not after the 30 s auth retry, and the feed status
+    says why."""
+    app = ScriptedUpstream()
+    timed = Timed(app)
+    with anyio.fail_after(10), LiveServer(timed) as live:
+        async with make_rig(
+            tmp_path / "feed.db", live.url, auth_retry=30.0, backoff_cap=30.0
+        ) as rig:
+            app.push(
+                Reply(200, seed_doc()),
+                Reply(403, error_body("seed_403.json")),
+                Reply(200, with_three()),
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(rig.poller.run)
+                while not any(e.type == "made_three" for e in rig.published):
+                    await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+    assert len(timed.times) >= 3
+    gap = timed.times[2] - timed.times[1]
+    ceiling = 0.05 * 2  # poll interval doubled once: full jitter below it
+    assert gap < ceiling + 0.5, f"retried after {gap:.2f} s"
+    statuses = [e.data for e in rig.published if e.type == "feed_status"]
+    assert [(d["ok"], d["error"]) for d in statuses] == [(False, "forbidden"), (True, None)]
+    assert statuses[0]["message"].endswith(
+        "the key worked earlier in this run; retrying with backoff"
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refusal_of_a_key_that_never_worked_waits_the_slow_retry(
+    status: int, upstream: tuple[ScriptedUpstream, LiveServer], tmp_path: Path
+) -> None:
+    """A key refused on its first poll waits auth_retry each time, and the status says so;
+    once it has worked, the next refusal backs off instead."""
+    app, live = upstream
+    with anyio.fail_after(10):
+        async with make_rig(
+            tmp_path / "feed.db", live.url, auth_retry=30.0, backoff_cap=30.0
+        ) as rig:
+            app.push(Reply(status, {"status": status, "message": "Forbidden"}))
+            for _ in range(2):
+                out = await rig.poller.poll_once()
+                assert out.delay == 30.0
+                assert out.error is not None
+                assert out.error.message.endswith("the key has not worked yet; retrying every 30 s")
+            [event] = rig.published
+            assert event.data["message"] == out.error.message
+            app.push(Reply(200, seed_doc()), Reply(status, {"status": status, "message": "x"}))
+            assert (await rig.poller.poll_once()).outcome == "ok"
+            out = await rig.poller.poll_once()
+            assert out.outcome == "failed"
+            assert MIN_DELAY_S <= out.delay <= rig.poller.settings.poll_interval * 2
+            assert out.error is not None and "worked earlier in this run" in out.error.message
+
+
 # -- the run loop ---------------------------------------------------------------------------------
 
 
@@ -618,12 +804,24 @@ def test_backoff_is_exponential_and_capped() -> None:
     """The backoff ceiling doubles per failure from the poll interval and stops at the cap."""
     s = Settings(poll_interval=1.0, backoff_cap=30.0)
     tops = [
-        next_delay(settings=s, status="ACTIVE", failures=n, error=_err("timeout"), rng=TopRandom())
+        next_delay(
+            settings=s,
+            status="ACTIVE",
+            failures=n,
+            error=_err("timeout"),
+            key_worked=True,
+            rng=TopRandom(),
+        )
         for n in range(1, 9)
     ]
     assert tops == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
     huge = next_delay(
-        settings=s, status="ACTIVE", failures=10_000, error=_err("timeout"), rng=TopRandom()
+        settings=s,
+        status="ACTIVE",
+        failures=10_000,
+        error=_err("timeout"),
+        key_worked=True,
+        rng=TopRandom(),
     )
     assert huge == 30.0
     assert Settings().backoff_cap == 30.0
@@ -640,6 +838,7 @@ def test_backoff_has_full_jitter() -> None:
                 status="ACTIVE",
                 failures=failures,
                 error=_err("upstream_error"),
+                key_worked=True,
                 rng=rng,
             )
             for _ in range(400)
@@ -653,6 +852,7 @@ def test_backoff_has_full_jitter() -> None:
             status="ACTIVE",
             failures=4,
             error=_err("bad_payload"),
+            key_worked=True,
             rng=random.Random(5),
         )
         for _ in range(2)
@@ -661,14 +861,145 @@ def test_backoff_has_full_jitter() -> None:
 
 
 @pytest.mark.parametrize("code", ["forbidden", "unauthorized"])
-def test_auth_failure_retries_slowly_and_fixed(code: str) -> None:
-    """401/403 wait auth_retry every time, however many failures and whatever the rng."""
-    s = Settings(poll_interval=1.0, auth_retry=45.0, backoff_cap=30.0)
-    got = {
-        next_delay(settings=s, status="ACTIVE", failures=n, error=_err(code), rng=random.Random(n))
-        for n in (1, 2, 5, 50)
-    }
-    assert got == {45.0}
+def test_auth_failure_of_a_key_that_never_worked_retries_slowly_and_fixed(code: str) -> None:
+    """A key that has not worked yet: 401/403 wait auth_retry every time, however many
+    failures, whatever the rng, the status or the other settings."""
+    for auth_retry, cap in ((45.0, 30.0), (30.0, 30.0), (5.0, 30.0)):
+        s = Settings(poll_interval=1.0, auth_retry=auth_retry, backoff_cap=cap)
+        got = {
+            next_delay(
+                settings=s,
+                status=status,
+                failures=n,
+                error=_err(code),
+                key_worked=False,
+                rng=rng,
+            )
+            for n in (1, 2, 5, 50, 10_000)
+            for status in ("ACTIVE", None, "FINAL")
+            for rng in (random.Random(n), TopRandom())
+        }
+        assert got == {auth_retry}
+
+
+@pytest.mark.parametrize("code", ["forbidden", "unauthorized"])
+@pytest.mark.parametrize(
+    ("auth_retry", "cap", "tops"),
+    [
+        # doubling from the poll interval, capped by the auth retry...
+        (30.0, 30.0, [2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]),
+        (5.0, 30.0, [2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0]),
+        # ...and never slower than any other failure's backoff
+        (120.0, 10.0, [2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]),
+    ],
+)
+def test_auth_failure_of_a_key_that_worked_backs_off_like_any_failure(
+    code: str, auth_retry: float, cap: float, tops: list[float]
+) -> None:
+    """A key that worked earlier: 401/403 take the ordinary backoff (full jitter up to a
+    ceiling doubling from the poll interval), capped by the auth retry and the backoff cap."""
+    s = Settings(poll_interval=1.0, auth_retry=auth_retry, backoff_cap=cap)
+    got = [
+        next_delay(
+            settings=s,
+            status="ACTIVE",
+            failures=n,
+            error=_err(code),
+            key_worked=True,
+            rng=TopRandom(),
+        )
+        for n in range(1, 8)
+    ]
+    assert got == tops
+    assert next_delay(
+        settings=s,
+        status="ACTIVE",
+        failures=10_000,
+        error=_err(code),
+        key_worked=True,
+        rng=TopRandom(),
+    ) == min(auth_retry, cap)
+    rng = random.Random(3)
+    for n, ceiling in enumerate(tops, start=1):
+        spread = [
+            next_delay(
+                settings=s, status="ACTIVE", failures=n, error=_err(code), key_worked=True, rng=rng
+            )
+            for _ in range(300)
+        ]
+        assert all(MIN_DELAY_S <= d <= ceiling for d in spread)
+        assert min(spread) < ceiling * 0.1  # full jitter: not a fixed wait
+        assert max(spread) > ceiling * 0.9
+    # the first retry of a key that worked comes far sooner than the slow retry
+    first = next_delay(
+        settings=Settings(poll_interval=1.0),
+        status="ACTIVE",
+        failures=1,
+        error=_err(code),
+        key_worked=True,
+        rng=TopRandom(),
+    )
+    assert first == 2.0 < Settings().auth_retry
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["timeout", "upstream_error", "bad_payload", "not_found", "rate_limited", "store_unwritable"],
+)
+def test_key_worked_changes_nothing_but_auth_failures(code: str) -> None:
+    """Only 401/403 look at key_worked: every other failure, and success, delay the same."""
+    s = Settings(poll_interval=1.0, backoff_cap=30.0, auth_retry=45.0)
+    for n in (1, 2, 4, 9, 40):
+        a, b = (
+            next_delay(
+                settings=s,
+                status="ACTIVE",
+                failures=n,
+                error=_err(code),
+                key_worked=worked,
+                rng=random.Random(n),
+            )
+            for worked in (True, False)
+        )
+        assert a == b
+        assert MIN_DELAY_S <= a <= 30.0
+    for status in ("ACTIVE", "FINAL", None):
+        assert {
+            next_delay(
+                settings=s, status=status, failures=0, error=None, key_worked=w, rng=TopRandom()
+            )
+            for w in (True, False)
+        } == {1.0 if status != "FINAL" else s.idle_interval}
+
+
+def test_store_unwritable_backs_off_like_any_failure() -> None:
+    """A store that cannot be written is retried with the ordinary backoff (from the poll
+    interval, doubling, capped), so a freed disk is noticed soon but not in a tight loop."""
+    s = Settings(poll_interval=1.0, backoff_cap=30.0)
+    tops = [
+        next_delay(
+            settings=s,
+            status="ACTIVE",
+            failures=n,
+            error=StoreError("database or disk is full"),
+            key_worked=True,
+            rng=TopRandom(),
+        )
+        for n in range(1, 8)
+    ]
+    assert tops == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+
+
+def test_auth_message_says_which_retry_applies() -> None:
+    """The feed_status message of a 401/403 says whether the key worked and how it is retried;
+    it holds no countdown, so repeated refusals do not change it."""
+    base = "ShotTracker refused the request (HTTP 403): check the clock"
+    worked = auth_message(base, key_worked=True, auth_retry=30.0)
+    never = auth_message(base, key_worked=False, auth_retry=30.0)
+    assert worked == f"{base}; the key worked earlier in this run; retrying with backoff"
+    assert never == f"{base}; the key has not worked yet; retrying every 30 s"
+    assert auth_message(base, key_worked=False, auth_retry=2.5).endswith("retrying every 2.5 s")
+    assert worked.startswith(base) and never.startswith(base)  # the cause (clock skew) stays
 
 
 def test_retry_after_is_honoured() -> None:
@@ -681,12 +1012,18 @@ def test_retry_after_is_honoured() -> None:
                 status="ACTIVE",
                 failures=n,
                 error=_err("rate_limited", retry),
+                key_worked=True,
                 rng=random.Random(n),
             )
             assert d >= retry
             assert d <= max(retry, 30.0)
     plain = next_delay(
-        settings=s, status="ACTIVE", failures=1, error=_err("rate_limited"), rng=TopRandom()
+        settings=s,
+        status="ACTIVE",
+        failures=1,
+        error=_err("rate_limited"),
+        key_worked=True,
+        rng=TopRandom(),
     )
     assert plain == 2.0  # no Retry-After: ordinary backoff
 
@@ -698,9 +1035,18 @@ def test_retry_after_is_honoured() -> None:
 def test_healthy_interval_depends_on_status(status: str | None, expected: float) -> None:
     """Healthy: poll_interval while ACTIVE (or not yet known), idle_interval otherwise."""
     s = Settings(poll_interval=1.5, idle_interval=8.0)
-    assert next_delay(settings=s, status=status, failures=0, error=None, rng=TopRandom()) == (
-        expected
-    )
+    for worked in (True, False):
+        assert (
+            next_delay(
+                settings=s,
+                status=status,
+                failures=0,
+                error=None,
+                key_worked=worked,
+                rng=TopRandom(),
+            )
+            == expected
+        )
 
 
 @pytest.mark.anyio

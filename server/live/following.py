@@ -125,11 +125,9 @@ class Games:
     def feed_info(self, game_id: str) -> FeedInfo:
         game = self.games[game_id]
         poller = self.pollers.get(game_id)
+        feed = game.feed()  # the upstream's health, or the store's when it cannot be written
         return FeedInfo(
-            game.state.feed.ok,
-            game.state.feed.error,
-            game.state.feed.message,
-            poller.last_success_at if poller else None,
+            feed.ok, feed.error, feed.message, poller.last_success_at if poller else None
         )
 
     def state(self, game_id: str) -> dict[str, Any]:

@@ -4,6 +4,13 @@ Every step that allocates seq numbers (a poll, a feed health change, an operator
 through one lock per game, is written to the store, and only then handed to subscribers. So a
 crash between the two loses nothing (clients catch up from the log with ``since``), and nothing
 is ever sent that the store does not have.
+
+A step the store cannot commit (:class:`~server.errors.StoreError`) leaves the game exactly as
+it was: the state, and with it the seq, only move once the write is committed, so the next
+committed event takes the next seq after the last committed one and nothing uncommitted is ever
+published. A poll that could not be committed is found again by the next poll (the payload is
+still there upstream); its events then reach clients late, so that commit counts as the first
+after an outage and its events are stale.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from server.core.onair import OnAir
 from server.core.override import Override
 from server.core.roster import GameConfig
 from server.core.shots import Payload, ShotParser
-from server.core.tracker import Detection, GameState, PollContext
-from server.live.store import AuditRow, Store
+from server.core.tracker import Detection, FeedHealth, GameState, PollContext
+from server.errors import StoreError
+from server.live.store import STORE_UNWRITABLE, AuditRow, Store
 
 log = logging.getLogger("shotfeed.game")
 
@@ -95,13 +103,18 @@ class Game:
         events: Sequence[Event],
         shots: Sequence[tracker.KnownShot] = (),
         audit: AuditRow | None = None,
+        config: GameConfig | None = None,
     ) -> None:
         encoded = [e.encode() for e in events]
         await anyio.to_thread.run_sync(
-            partial(self.store.save, state, events, shots, encoded=encoded, audit=audit),
+            partial(
+                self.store.save, state, events, shots, encoded=encoded, audit=audit, config=config
+            ),
             limiter=self._limiter,
         )
         self.state = state
+        if config is not None:
+            self.config = config
         if events:
             self.publish(self.id, events, encoded)
 
@@ -112,7 +125,11 @@ class Game:
             for warning in detection.warnings:
                 log.warning("game %s: %s", self.id, warning)
             if detection.state_changed:
-                await self._commit(detection.state, detection.events, detection.changed_shots)
+                try:
+                    await self._commit(detection.state, detection.events, detection.changed_shots)
+                except StoreError:
+                    self.after_outage = True  # what it found reaches clients late, if ever
+                    raise
             else:
                 self.state = detection.state
             self.after_outage = False
@@ -131,6 +148,24 @@ class Game:
             else:
                 self.state = state
             return event
+
+    async def probe_store(self) -> None:
+        """While the store is failing, the write that finds out whether it is back (StoreError
+        if not). Under the game's lock and limiter, like every other write of the game."""
+        async with self._lock:
+            await anyio.to_thread.run_sync(self.store.probe, limiter=self._limiter)
+
+    def feed(self) -> FeedHealth:
+        """The feed's health as clients are told it (state's ``feed``, the console, /api/games).
+
+        A store that cannot be written comes first: upstream may be fine, but nothing reaches
+        the log or the clients. It cannot be a ``feed_status`` event (that would need the very
+        write that fails), so it lives here, in memory, read by every ``state`` built.
+        """
+        store = self.store.health
+        if not store.ok:
+            return FeedHealth(False, STORE_UNWRITABLE, store.message, store.since)
+        return self.state.feed
 
     async def append(
         self, type_: str, data: dict[str, Any], *, audit: Audit | None = None
@@ -164,10 +199,7 @@ class Game:
     async def set_config(self, config: GameConfig, *, audit: Audit | None = None) -> Event:
         """Store the new teams/roster and tell the overlays with a ``config`` event."""
         async with self._lock:
-            await anyio.to_thread.run_sync(
-                self.store.save_config, self.id, config, limiter=self._limiter
-            )
-            self.config = config
             state, event = tracker.append(self.state, CONFIG, config.to_data(), self.now_ms())
-            await self._commit(state, [event], audit=audit(event) if audit else None)
+            # One transaction: a config the store took always has the event that announces it.
+            await self._commit(state, [event], audit=audit(event) if audit else None, config=config)
             return event
