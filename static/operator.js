@@ -37,6 +37,10 @@ const FEED_WORDS = {
   upstream_error: "ShotTracker is failing or unreachable (server error, refused or dropped connection). Retrying.",
   timeout: "ShotTracker did not answer in time. Retrying.",
   bad_payload: "ShotTracker sent something that is not the expected data. Retrying; what we had is kept.",
+  store_unwritable:
+    "The server cannot write its store (disk full or read-only): nothing new is recorded or sent " +
+    "to the overlays, and actions are refused. Free disk space or make the store writable; it " +
+    "recovers by itself.",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -62,6 +66,7 @@ const S = {
   overlays: cfg.overlays || [],
   automatic: cfg.automatic || [],
   games: [],
+  store: null, // /healthz's store: {ok, error, message, since}; null until read
   game: null,
   feed: null,
   log: new Map(), // seq -> {ev, source}
@@ -264,7 +269,32 @@ function feedWords(feed) {
   return feed.message ? `${words} — ${feed.message}` : words;
 }
 
+/**
+ * The store's health from /healthz (503 while it cannot be written, with the same JSON body).
+ * A store that cannot be written concerns every game, also when none is followed, so it has its
+ * own banner; a failing store cannot announce itself as a feed_status event (that needs a write).
+ */
+async function refreshStore() {
+  let body = null;
+  try {
+    const r = await fetch("/healthz", { cache: "no-store", credentials: "omit" });
+    body = await r.json();
+  } catch (err) {
+    return; // unreachable: refreshGames says so
+  }
+  S.store = body && typeof body.store === "object" ? body.store : null;
+  const banner = $("store-banner");
+  if (S.store && S.store.ok === false) {
+    banner.hidden = false;
+    const since = typeof S.store.since === "number" ? ` · since ${ago(S.store.since)}` : "";
+    text(banner, `STORE CANNOT BE WRITTEN${since} · ${FEED_WORDS.store_unwritable} ${S.store.message || ""}`.trim());
+  } else {
+    banner.hidden = true;
+  }
+}
+
 async function refreshGames() {
+  refreshStore();
   let data;
   try {
     data = await get("/api/games");
@@ -348,7 +378,9 @@ function renderGames() {
   }
   const current = S.games.find((g) => g.id === S.game);
   const banner = $("feed-banner");
-  if (current && current.feed && current.feed.ok === false) {
+  // the store's own banner already says it (refreshStore)
+  const storeSaysIt = current && current.feed && current.feed.error === "store_unwritable";
+  if (current && current.feed && current.feed.ok === false && !storeSaysIt) {
     banner.hidden = false;
     text(banner, `FEED FAILING · ${feedWords(current.feed)}`);
   } else {

@@ -22,8 +22,9 @@ from starlette.staticfiles import StaticFiles
 
 from server.config import Settings
 from server.core.channel import CLOSE_GOING_AWAY
+from server.errors import StoreError
 from server.live.following import Games
-from server.live.store import Store
+from server.live.store import STORE_UNWRITABLE, Store
 from server.web.api import ROUTES as API_ROUTES
 from server.web.api import ApiError, OrjsonResponse, error_response
 from server.web.assets import STATIC_DIR
@@ -39,8 +40,27 @@ log = logging.getLogger("shotfeed.app")
 
 
 async def healthz(request: Request) -> Response:
+    """200 while the server does its job; 503 while the store cannot be written.
+
+    503 and not 200-with-``ok: false``: a load balancer or an uptime check reads the status
+    code, and a server that cannot record events is not doing its job, even though it still
+    serves state and pages. It recovers by itself (see ``Store.health``), so a probe that
+    restarts the process on 503 gains nothing; alert on it instead.
+    """
     games: Games = request.app.state.games
-    return OrjsonResponse({"ok": True, "games": len(games.games)})
+    store: Store = request.app.state.store
+    health = store.health
+    body = {
+        "ok": health.ok,
+        "games": len(games.games),
+        "store": {
+            "ok": health.ok,
+            "error": None if health.ok else STORE_UNWRITABLE,
+            "message": health.message,
+            "since": health.since,
+        },
+    }
+    return OrjsonResponse(body, status_code=200 if health.ok else 503)
 
 
 async def metrics(request: Request) -> Response:
@@ -57,6 +77,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """A write the store could not commit: nothing changed, so the action may be tried again.
+
+    503 (the server, not the request, is at fault, and it passes by itself) with the store's
+    own code, so the operator console says what is wrong instead of "internal error". The store
+    has logged the cause once; no traceback per request.
+    """
+    assert isinstance(exc, StoreError)
+    return error_response(
+        503,
+        STORE_UNWRITABLE,
+        f"nothing was changed: the server cannot write its store ({exc.message}); "
+        "free disk space or make the store writable, then try again",
+    )
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -95,6 +131,7 @@ def create_app(
             metrics=metrics_,
         )
         store = Store(settings.db_path)
+        metrics_.watch_store(lambda: store.health.ok)
         http = http_client or httpx.AsyncClient(
             timeout=settings.timeout,
             limits=httpx.Limits(max_keepalive_connections=20),
@@ -140,6 +177,7 @@ def create_app(
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            StoreError: _store_error,
             Exception: _server_error,
         },
     )

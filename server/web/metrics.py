@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
-    """The figures an operator watches: polls, events, clients, fan-out and poll latency."""
+    """The figures an operator watches: polls, events, clients, fan-out, poll latency, store."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -39,12 +41,22 @@ class Metrics:
             "Events handed to WebSocket clients (one per client per event)",
             registry=r,
         )
+        # 0 while the store cannot be written (disk full, read-only): nothing new reaches the
+        # log or the clients. Alert on it; /healthz answers 503 meanwhile.
+        self.store_ok = Gauge(
+            "shotfeed_store_ok", "1 if the last write to the store committed, else 0", registry=r
+        )
+        self.store_ok.set(1)
         self.fanout_seconds = Histogram(
             "shotfeed_fanout_seconds",
             "Time to hand one event to every subscriber",
             buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5),
             registry=r,
         )
+
+    def watch_store(self, store_ok: Callable[[], bool]) -> None:
+        """``shotfeed_store_ok`` reads the store's health when scraped, so it is never stale."""
+        self.store_ok.set_function(lambda: 1.0 if store_ok() else 0.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
