@@ -618,5 +618,8 @@ ROUTES = [
     Route("/api/games/{event_id}/override/undo", undo_override, methods=["POST"]),
     Route("/api/games/{event_id}/audit", game_audit, methods=["GET"]),
     Route("/api/operator", whoami, methods=["GET"]),
-    Route("/api/{path:path}", preflight, methods=["OPTIONS"]),
+]
+# A CORS preflight for each API path (not a catch-all: an unknown path stays a 404).
+ROUTES += [
+    Route(path, preflight, methods=["OPTIONS"]) for path in dict.fromkeys(r.path for r in ROUTES)
 ]
