@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import orjson
 import pytest
 
@@ -30,8 +31,11 @@ from server.core.events import Event
 from server.core.roster import GameConfig
 from server.core.tracker import GameState
 from server.errors import StoreError
+from server.live.following import Games
 from server.live.ledger import Game
 from server.live.store import STORE_UNWRITABLE, Store
+from server.web.hub import Hub
+from server.web.metrics import Metrics
 from tests import browser as shared_browser
 from tests.browser import Rig as BrowserRig
 from tests.server_fixtures import AUTH, GAME, Feed, recv_until_seq, running_feed
@@ -345,6 +349,47 @@ async def test_operator_writes_that_cannot_commit_change_nothing(kind: str, tmp_
         assert [e.seq for e in published] == [1, 2]
         assert store.load_game(GAME).config == config  # config and its event: one commit
         assert [e["seq"] for e in stored(store)] == [1, 2]
+    finally:
+        store.close()
+
+
+@pytest.mark.anyio
+async def test_start_on_a_store_that_cannot_be_written(
+    upstream: tuple[ScriptedUpstream, LiveServer], tmp_path: Path
+) -> None:
+    """A restart on a read-only (or full) store still comes up: the games are followed (from
+    the settings and the stored list), the store's health says what is wrong, and polling
+    takes over once it can write. Following a new game at run time, though, is refused."""
+    app, live = upstream
+    app.push(Reply(200, seed_doc()))
+    store = Store(tmp_path / "feed.db")
+    store.set_following("STORED", True)  # followed before the restart
+    breaker = Breaker(store, QUERY_ONLY)
+    breaker.break_()
+    settings = Settings(base_url=live.url, games=(GAME,), poll_interval=0.05, backoff_cap=0.1)
+    metrics = Metrics()
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            games = Games(settings, store, Hub(metrics=metrics), metrics, http)
+            with anyio.fail_after(15):
+                async with anyio.create_task_group() as tg:
+                    await games.start(tg, settings.games)
+                    assert set(games.games) == {GAME, "STORED"}
+                    assert store.health.ok is False
+                    assert games.state(GAME)["feed"]["error"] == "store_unwritable"
+                    with pytest.raises(StoreError):
+                        await games.follow("NEW")
+                    assert "NEW" not in games.games
+                    while games.pollers[GAME].failures < 2:  # polls that cannot commit
+                        await anyio.sleep(0.01)
+                    assert games.games[GAME].state.baseline is False
+                    breaker.mend()
+                    while not games.games[GAME].state.baseline:
+                        await anyio.sleep(0.01)
+                    assert store.health.ok
+                    assert games.state(GAME)["feed"]["ok"] is True
+                    assert games.state(GAME)["home"]["score"] == 11
+                    tg.cancel_scope.cancel()
     finally:
         store.close()
 

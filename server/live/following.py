@@ -20,7 +20,7 @@ from server.core.events import GRAPHIC, HOLD, OVERRIDE, Event
 from server.core.onair import fold
 from server.core.override import fold as fold_override
 from server.core.snapshot import FeedInfo, build_state
-from server.errors import ConfigError
+from server.errors import ConfigError, StoreError
 from server.live.ledger import Game
 from server.live.poller import Poller
 from server.live.store import Store
@@ -75,10 +75,16 @@ class Games:
         self._tg = tg
         stored = await anyio.to_thread.run_sync(self.store.followed_games)
         for game_id in dict.fromkeys([*game_ids, *stored]):
-            await self.follow(game_id)
+            await self.follow(game_id, starting=True)
 
-    async def follow(self, game_id: str) -> Game:
-        """Start following (idempotent): load the game from the store, start its poller."""
+    async def follow(self, game_id: str, *, starting: bool = False) -> Game:
+        """Start following (idempotent): load the game from the store, start its poller.
+
+        ``starting``: a store that cannot be written must not keep the server from coming up
+        (a restart on a full disk would otherwise be down until someone frees it). The game is
+        followed anyway, from the settings or the stored list; the store's health says what is
+        wrong. At run time (``POST /api/games``) the StoreError propagates: nothing changed.
+        """
         check_game_id(game_id)
         if game_id in self.games:
             return self.games[game_id]
@@ -91,7 +97,11 @@ class Games:
         operator_log = await anyio.to_thread.run_sync(self._operator_events, game_id)
         game.onair = fold(operator_log)
         game.override = fold_override(operator_log)
-        await anyio.to_thread.run_sync(self.store.set_following, game_id, True)
+        try:
+            await anyio.to_thread.run_sync(self.store.set_following, game_id, True)
+        except StoreError:
+            if not starting:
+                raise
         poller = Poller(game, self.client, self.settings, metrics=self.metrics)
         self.games[game_id] = game
         self.pollers[game_id] = poller
