@@ -388,6 +388,9 @@ async def test_clock_skew_is_named_on_401(
             out = await rig.poller.poll_once()
             assert out.error is not None and out.error.code == "unauthorized"
             assert "clock" in out.error.message and "5 minutes" in out.error.message
+            # the cause first, then the retry rule (this key never worked: the slow retry)
+            assert out.error.message.endswith("the key has not worked yet; retrying every 0.15 s")
+            assert out.delay == rig.poller.settings.auth_retry
             assert SECRET not in out.error.message
 
 
