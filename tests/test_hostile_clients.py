@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -539,3 +540,29 @@ async def test_connects_per_address_are_rate_limited_where_not_exempt(tmp_path: 
         assert refused.value.response.status_code == 429
         await anyio.sleep(1.1)
         assert (await in_thread(lambda: send_head(port, get))).startswith(b"HTTP/1.1 200")
+
+
+async def test_the_connection_cap_answers_503_at_once_and_frees_the_socket(
+    tmp_path: Path,
+) -> None:
+    """Past SHOTFEED_MAX_CONNECTIONS a new socket gets 503 before it sends anything and is
+    closed, so descriptors stay for the store; once the hogs leave, requests work again."""
+    async with running_feed(tmp_path, max_connections=30, handshake_timeout_s=10) as feed:
+        hogs = [socket.create_connection(("127.0.0.1", port_of(feed))) for _ in range(40)]
+        try:
+            done = await in_thread(lambda: wait_closed(hogs, 2))
+            # the fixture's own client holds one: 29 hogs fit, the other 11 are refused
+            assert 10 <= len(done) <= 12, len(done)
+            for answer in done.values():
+                assert answer.startswith(b"HTTP/1.1 503"), answer[:80]
+                assert b'"error":"busy"' in answer and b"retry-after: 5" in answer
+        finally:
+            for s in hogs:
+                s.close()
+        with anyio.fail_after(5):
+            while True:
+                try:
+                    if (await feed.http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:  # the pool's kept socket may have been closed
+                    await anyio.sleep(0.05)
