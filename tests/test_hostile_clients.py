@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,9 +34,19 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
+from server.config import Settings
 from server.web.serving import guard_of
-from tests.server_fixtures import GAME, Feed, recv_json, running_feed
+from tests.server_fixtures import (
+    GAME,
+    TOKEN,
+    Feed,
+    free_port,
+    recv_json,
+    running_feed,
+    seed_doc,
+)
 from tests.test_feed import raw_ws_connect, read_until_close
+from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 
 pytestmark = [pytest.mark.network, pytest.mark.anyio]
 
@@ -566,3 +579,95 @@ async def test_the_connection_cap_answers_503_at_once_and_frees_the_socket(
                         break
                 except httpx.HTTPError:  # the pool's kept socket may have been closed
                     await anyio.sleep(0.05)
+
+
+# -- memory of a real `shotfeed serve` process -------------------------------------------------
+
+
+def rss_of(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_serve_process_memory_levels_off_across_rounds_of_abuse(tmp_path: Path) -> None:
+    """``shotfeed serve`` in its own process: five rounds of 500 WebSocket connects, 300
+    handshakes that never finish and 20 huge (100 KB) heads, each round closed again. The
+    first rounds warm the allocator up; after that the server's RSS levels off (measured:
+    +6, +2, +2, +0, +0 MiB per round) instead of growing round after round."""
+    upstream = ScriptedUpstream()
+    upstream.push(Reply(200, seed_doc()))
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SHOTFEED_", "SHOTTRACKER_"))},
+        "SHOTFEED_DB": str(tmp_path / "m.db"),
+        "SHOTFEED_OPERATOR_TOKEN": TOKEN,
+        "SHOTFEED_GAMES": GAME,
+        "SHOTFEED_HANDSHAKE_TIMEOUT_S": "1",
+    }
+    log_path = tmp_path / "serve.log"  # a file, not a pipe: a full pipe would stall the server
+    with LiveServer(upstream) as up, log_path.open("w") as log:
+        env["SHOTTRACKER_BASE_URL"] = up.url
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--port", str(port)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+                with anyio.fail_after(20):
+                    while True:
+                        try:
+                            r = await http.get(f"/api/games/{GAME}/state")
+                            if r.status_code == 200 and r.json()["feed"]["lastSuccessAt"]:
+                                break
+                        except httpx.HTTPError:
+                            pass
+                        await anyio.sleep(0.1)
+                feed = Feed(base, upstream, Settings(), http)
+                rss0 = rss_of(proc.pid)
+                rss: list[tuple[float, float]] = []  # (open, closed) per round
+                for _ in range(5):
+                    conns = [await feed.ws(max_size=2**24, close_timeout=1) for _ in range(500)]
+                    for ws in conns:
+                        assert (await recv_json(ws))["type"] == "hello"
+                    hanging = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+                    for s in hanging[:150]:
+                        s.sendall(HALF_UPGRADE)
+                    head = f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 100_000}\r\n\r\n"
+                    for _ in range(20):
+                        answer = await in_thread(lambda h=head: send_head(port, h.encode()))
+                        assert answer.startswith(b"HTTP/1.1 431")
+                    await anyio.sleep(0.3)
+                    opened = rss_of(proc.pid)
+                    done = await in_thread(lambda h=hanging: wait_closed(h, 4))
+                    assert len(done) == len(hanging)
+                    for s in hanging:
+                        s.close()
+                    async with anyio.create_task_group() as tg:
+                        for ws in conns:
+                            tg.start_soon(ws.close)
+                    await anyio.sleep(0.5)
+                    rss.append((opened, rss_of(proc.pid)))
+                print(
+                    f"serve RSS MiB: {rss0:.0f} at start; per round (500 clients + 300 hanging "
+                    "open / all closed): " + ", ".join(f"{o:.0f}/{c:.0f}" for o, c in rss)
+                )
+                closed = [c for _, c in rss]
+                assert closed[-1] - closed[2] < 3, rss  # levelled off after the warm-up
+                assert max(o for o, _ in rss) - rss0 < 40, rss  # 500 clients and more: bounded
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    err = log_path.read_text()
+    assert "shotfeed serve stopped: signal SIGTERM" in err, err[-2000:]
+    assert "Traceback" not in err, err[-3000:]
