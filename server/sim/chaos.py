@@ -302,6 +302,10 @@ class ChaosUpstream:
                 keep = await self._request(head, writer)
                 if not keep:
                     return
+        except asyncio.CancelledError:
+            # The upstream is stopping. Ending quietly matters: asyncio's stream callback asks a
+            # cancelled handler task for its exception and logs that as an ERROR.
+            return
         finally:
             self._writers.discard(writer)
             writer.close()  # graceful: what was written still goes out, then FIN
