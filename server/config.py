@@ -303,8 +303,9 @@ SETTINGS: tuple[Setting, ...] = (
         "allowed_origins",
         "",
         "Browser origins allowed on the WebSocket and the operator API (and given CORS there); "
-        "a request from a page of another origin is refused 403, one without Origin (OBS, vMix, "
-        "CasparCG, curl) is allowed; * allows any; empty: no check, no CORS.",
+        "a page of another origin is refused 403; the server's own pages (overlays in OBS, the "
+        "console) and requests without Origin (vMix, CasparCG, curl) are always allowed; * "
+        "allows any; empty: no check, no CORS.",
         Listed("origins (scheme://host[:port]) or *", parse_origins),
     ),
     Setting(

@@ -279,6 +279,12 @@ def test_origins() -> None:
     assert origin_allowed("https://anything", frozenset())  # no list: as before
     assert origin_allowed("null", parse_origins("*"))
     assert parse_origins("") == frozenset()
+    # the server's own pages (an overlay in OBS, the console): Origin's host is the Host
+    assert origin_allowed("http://gfx-pc:8000", allowed, "gfx-pc:8000")
+    assert origin_allowed("https://GFX-PC:8000", allowed, "gfx-pc:8000")
+    assert not origin_allowed("http://gfx-pc:8000", allowed, "gfx-pc:8001")
+    assert not origin_allowed("http://evil.test", allowed, None)
+    assert not origin_allowed("null", allowed, "null")
 
 
 @pytest.mark.parametrize("bad", ["example.org", "ftp://x", "https://", "https://a/b", "//a"])

@@ -98,7 +98,10 @@ async def test_origin_allow_list_on_the_socket(tmp_path: Path) -> None:
             assert b"forbidden_origin" in refused.value.response.body
         async with feed.ws(origin=GOOD_ORIGIN) as ws:
             assert (await recv_json(ws))["type"] == "hello"
-        async with feed.ws() as ws:  # no Origin: OBS, vMix, CasparCG
+        async with feed.ws() as ws:  # no Origin: vMix, CasparCG, tail
+            assert (await recv_json(ws))["type"] == "hello"
+        # the server's own overlay page (in OBS's Chromium) sends its own origin: allowed
+        async with feed.ws(origin=feed.url) as ws:
             assert (await recv_json(ws))["type"] == "hello"
     async with running_feed(other(tmp_path)) as feed, feed.ws(origin=EVIL_ORIGIN) as ws:
         assert (await recv_json(ws))["type"] == "hello"  # no list: as before
@@ -126,6 +129,9 @@ async def test_origin_allow_list_and_cors_on_the_operator_api(tmp_path: Path) ->
 
         r = await feed.http.post(graphics, json=body, headers=AUTH)  # no Origin: curl
         assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+        # the console's own POSTs carry the server's origin: allowed without being listed
+        r = await feed.http.post(graphics, json=body, headers={**AUTH, "origin": feed.url})
+        assert r.status_code == 200
 
         pre = {"access-control-request-method": "POST"}
         r = await feed.http.options(graphics, headers={**pre, "origin": GOOD_ORIGIN})

@@ -277,16 +277,23 @@ def parse_origins(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
+def origin_allowed(origin: str | None, allowed: frozenset[str], host: str | None = None) -> bool:
     """Whether a request with this ``Origin`` header may go on.
 
     No list: everything (as before the setting existed). No Origin header: allowed, it is not
-    a browser page of another site (OBS, vMix, CasparCG, curl, the server's own pages on a GET).
-    ``Origin: null`` (a sandboxed or file:// page) is refused when there is a list.
+    a browser page of another site (vMix's data sources, CasparCG's server, curl). The server's
+    own pages are always allowed: an ``Origin`` whose host[:port] is the request's ``Host``
+    (an overlay in OBS's browser source, which is Chromium and sends Origin on its WebSocket,
+    or the console's POSTs). ``Origin: null`` (a sandboxed or file:// page) is refused when
+    there is a list.
     """
     if not allowed or origin is None:
         return True
-    return "*" in allowed or origin.strip().rstrip("/").lower() in allowed
+    given = origin.strip().rstrip("/").lower()
+    if "*" in allowed or given in allowed:
+        return True
+    _, sep, netloc = given.partition("://")
+    return bool(sep and host and netloc == host.strip().lower())
 
 
 # -- WebSocket query ---------------------------------------------------------------------------

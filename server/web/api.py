@@ -140,7 +140,8 @@ def _cors(request: Request, response: Response) -> Response:
 
 
 def _origin_refusal(request: Request) -> Response | None:
-    if origin_allowed(request.headers.get("origin"), allowed_origins(request.app.state)):
+    origin, host = request.headers.get("origin"), request.headers.get("host")
+    if origin_allowed(origin, allowed_origins(request.app.state), host):
         return None
     return error_response(403, "forbidden_origin", "this origin is not in SHOTFEED_ALLOWED_ORIGINS")
 

@@ -91,7 +91,9 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     settings = state.settings
     game_id: str = scope["path_params"]["event_id"]
     query = QueryParams(scope["query_string"])
-    if not origin_allowed(_origin(scope), allowed_origins(state)):
+    if not origin_allowed(
+        _header(scope, b"origin"), allowed_origins(state), _header(scope, b"host")
+    ):
         # Before the upgrade: another site's page (SHOTFEED_ALLOWED_ORIGINS) gets an HTTP 403;
         # a client without Origin (OBS, vMix, CasparCG, curl) is never refused here.
         await _deny(scope, send, 403, "forbidden_origin", "this origin may not open the feed")
@@ -141,9 +143,9 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         hub.unsubscribe(ch, sub)
 
 
-def _origin(scope: Scope) -> str | None:
+def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope.get("headers", ()):
-        if name == b"origin":
+        if name == wanted:
             return bytes(value).decode("latin-1")
     return None
 
