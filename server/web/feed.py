@@ -95,7 +95,7 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         _header(scope, b"origin"), allowed_origins(state), _header(scope, b"host")
     ):
         # Before the upgrade: another site's page (SHOTFEED_ALLOWED_ORIGINS) gets an HTTP 403;
-        # a client without Origin (OBS, vMix, CasparCG, curl) is never refused here.
+        # the server's own pages and clients without Origin (vMix, curl) are never refused.
         await _deny(scope, send, 403, "forbidden_origin", "this origin may not open the feed")
         return
     await send({"type": "websocket.accept"})
