@@ -339,6 +339,8 @@ async def test_kill_9_at_random_points_loses_and_repeats_nothing(seed: int, tmp_
         finally:
             rc = server.terminate()
     assert rc == 0, f"the last stop (SIGTERM) exited {rc}:\n{server.tail()}"
+    # the exit explains itself: the server's last words name the signal
+    assert "stopped: signal SIGTERM" in server.tail(lines=10), server.tail()
     log = store_log(server.db)
     assert len(server.exits) == len(moments) + 1
     assert [rc for rc, _ in server.exits[:-1]] == [-signal.SIGKILL] * len(moments)

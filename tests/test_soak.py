@@ -213,6 +213,8 @@ async def test_soak_server_stays_up_memory_levels_every_client_plus_one(tmp_path
     elapsed = time.monotonic() - started
     exits = f"server exits (code, last log lines): {server.exits}"
     assert rc == 0, f"SIGTERM at the end: exit {rc}\n{exits}"
+    # the exit explains itself: the server's last words name the signal
+    assert "stopped: signal SIGTERM" in server.tail(lines=10), server.tail()
     assert health == {"200": alive_checks}, health
 
     bodies = store_bodies(server.db, GAME)
