@@ -2,8 +2,9 @@
 chaos upstream failing ~30 % of polls, a few hundred WebSocket clients and an operator firing
 graphics, holds and panics throughout.
 
-CI runs it for 60 s; ``SHOTFEED_SOAK_S=900`` runs it longer by hand (the game then plays slower,
-so it still lasts the whole soak), ``SHOTFEED_SOAK_CLIENTS`` sets the client count (300).
+It runs 60 s by default and 180 s in CI (``.ci/run``); ``SHOTFEED_SOAK_S=900`` runs it longer
+by hand (the game then plays slower, so it still lasts the whole soak);
+``SHOTFEED_SOAK_CLIENTS`` sets the client count (300).
 
 Held:
 
