@@ -9,8 +9,11 @@ included) is collected in ``Feed.errors``, and the feed fails the test if any wa
 from __future__ import annotations
 
 import logging
+import signal
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,3 +194,64 @@ async def running_feed(
             for logger in watched:
                 logger.removeHandler(collect)
     assert not collect.records, [r.getMessage() for r in collect.records]
+
+
+@dataclass
+class ServeProcess:
+    """A ``python -m server serve`` child process, its URL and the file its output goes to."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@asynccontextmanager
+async def serve_process(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    port: int,
+    ready: str = "/healthz",
+    log_name: str = "server.log",
+) -> AsyncIterator[ServeProcess]:
+    """Run ``python -m server`` with ``args`` as production does, in its own process.
+
+    Why a process: what the command line sets up (signal dispositions, the last-words hooks,
+    the open-file limit) only exists there. Output goes to a file (a full pipe would stall the
+    server); waits until ``ready`` answers 200; on the way out a SIGTERM, then a kill after
+    15 s. The test reads ``proc.returncode`` afterwards.
+    """
+    log_path = cwd / log_name
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server", *args],
+            cwd=cwd,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        child = ServeProcess(proc, f"http://127.0.0.1:{port}", log_path)
+        try:
+            async with httpx.AsyncClient(base_url=child.url, timeout=2) as http:
+                with anyio.fail_after(20):
+                    while True:
+                        assert proc.poll() is None, child.log()
+                        try:
+                            if (await http.get(ready)).status_code == 200:
+                                break
+                        except httpx.HTTPError:
+                            pass
+                        await anyio.sleep(0.1)
+            yield child
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import os
 import selectors
-import signal
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -46,6 +43,7 @@ from tests.server_fixtures import (
     recv_json,
     running_feed,
     seed_doc,
+    serve_process,
 )
 from tests.test_feed import raw_ws_connect, read_until_close
 from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
@@ -643,76 +641,65 @@ async def test_a_serve_process_memory_levels_off_across_rounds_of_abuse(tmp_path
         "SHOTFEED_GAMES": GAME,
         "SHOTFEED_HANDSHAKE_TIMEOUT_S": "1",
     }
-    log_path = tmp_path / "serve.log"  # a file, not a pipe: a full pipe would stall the server
-    with LiveServer(upstream) as up, log_path.open("w") as log:
+    with LiveServer(upstream) as up:
         env["SHOTTRACKER_BASE_URL"] = up.url
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(port)],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-                with anyio.fail_after(20):
-                    while True:
-                        try:
-                            r = await http.get(f"/api/games/{GAME}/state")
-                            if r.status_code == 200 and r.json()["feed"]["lastSuccessAt"]:
-                                break
-                        except httpx.HTTPError:
-                            pass
-                        await anyio.sleep(0.1)
-                feed = Feed(base, upstream, Settings(), http)
-                rss0 = rss_of(proc.pid)
-                rss: list[tuple[float, float]] = []  # (open, closed) per round
-                for _ in range(5):
-                    conns = [await feed.ws(max_size=2**24, close_timeout=1) for _ in range(500)]
+        async with (
+            serve_process(
+                ["serve", "--port", str(port)], env=env, cwd=tmp_path, port=port
+            ) as child,
+            httpx.AsyncClient(base_url=child.url, timeout=5) as http,
+        ):
+            proc, base = child.proc, child.url
+            with anyio.fail_after(20):
+                while True:
+                    try:
+                        r = await http.get(f"/api/games/{GAME}/state")
+                        if r.status_code == 200 and r.json()["feed"]["lastSuccessAt"]:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await anyio.sleep(0.1)
+            feed = Feed(base, upstream, Settings(), http)
+            rss0 = rss_of(proc.pid)
+            rss: list[tuple[float, float]] = []  # (open, closed) per round
+            for _ in range(5):
+                conns = [await feed.ws(max_size=2**24, close_timeout=1) for _ in range(500)]
+                for ws in conns:
+                    assert (await recv_json(ws))["type"] == "hello"
+                hanging = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+                for s in hanging[:150]:
+                    s.sendall(HALF_UPGRADE)
+                head = f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 100_000}\r\n\r\n"
+                for _ in range(20):
+                    answer = await in_thread(lambda h=head: send_head(port, h.encode()))
+                    assert answer.startswith(b"HTTP/1.1 431")
+                await anyio.sleep(0.3)
+                opened = rss_of(proc.pid)
+                done = await in_thread(lambda h=hanging: wait_closed(h, 4))
+                assert len(done) == len(hanging)
+                for s in hanging:
+                    s.close()
+                async with anyio.create_task_group() as tg:
                     for ws in conns:
-                        assert (await recv_json(ws))["type"] == "hello"
-                    hanging = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
-                    for s in hanging[:150]:
-                        s.sendall(HALF_UPGRADE)
-                    head = f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 100_000}\r\n\r\n"
-                    for _ in range(20):
-                        answer = await in_thread(lambda h=head: send_head(port, h.encode()))
-                        assert answer.startswith(b"HTTP/1.1 431")
-                    await anyio.sleep(0.3)
-                    opened = rss_of(proc.pid)
-                    done = await in_thread(lambda h=hanging: wait_closed(h, 4))
-                    assert len(done) == len(hanging)
-                    for s in hanging:
-                        s.close()
-                    async with anyio.create_task_group() as tg:
-                        for ws in conns:
-                            tg.start_soon(ws.close)
-                    await anyio.sleep(0.5)
-                    rss.append((opened, rss_of(proc.pid)))
-                print(
-                    f"serve RSS MiB: {rss0:.0f} at start; per round (500 clients + 300 hanging "
-                    "open / all closed): " + ", ".join(f"{o:.0f}/{c:.0f}" for o, c in rss)
-                )
-                closed = [c for _, c in rss]
-                write_figures(
-                    "serve-memory",
-                    {
-                        "rounds": len(rss),
-                        "per_round": "500 clients, 300 hanging handshakes, 20 x 100 KB heads",
-                        "rss_mib_start": round(rss0, 1),
-                        "rss_mib_open_closed": [[round(o, 1), round(c, 1)] for o, c in rss],
-                    },
-                )
-                assert closed[-1] - closed[2] < 3, rss  # levelled off after the warm-up
-                assert max(o for o, _ in rss) - rss0 < 40, rss  # 500 clients and more: bounded
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    err = log_path.read_text()
+                        tg.start_soon(ws.close)
+                await anyio.sleep(0.5)
+                rss.append((opened, rss_of(proc.pid)))
+            print(
+                f"serve RSS MiB: {rss0:.0f} at start; per round (500 clients + 300 hanging "
+                "open / all closed): " + ", ".join(f"{o:.0f}/{c:.0f}" for o, c in rss)
+            )
+            closed = [c for _, c in rss]
+            write_figures(
+                "serve-memory",
+                {
+                    "rounds": len(rss),
+                    "per_round": "500 clients, 300 hanging handshakes, 20 x 100 KB heads",
+                    "rss_mib_start": round(rss0, 1),
+                    "rss_mib_open_closed": [[round(o, 1), round(c, 1)] for o, c in rss],
+                },
+            )
+            assert closed[-1] - closed[2] < 3, rss  # levelled off after the warm-up
+            assert max(o for o, _ in rss) - rss0 < 40, rss  # 500 clients and more: bounded
+    err = child.log()
     assert "shotfeed serve stopped: signal SIGTERM" in err, err[-2000:]
     assert "Traceback" not in err, err[-3000:]

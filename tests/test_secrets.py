@@ -17,11 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +34,7 @@ from server.sim.simulator import create_simulator_app
 from server.web.pages import OVERLAYS
 from tests.server_fixtures import GAME as FIXTURE_GAME
 from tests.server_fixtures import TOKEN as FIXTURE_TOKEN
-from tests.server_fixtures import running_feed
+from tests.server_fixtures import free_port, running_feed, serve_process
 
 pytestmark = [pytest.mark.network]
 
@@ -48,13 +44,6 @@ USERNAME = "shotfeed-test-user"
 SECRET = "S3cr3t-" + "k9QzX2vLmP7wRt4YbN8c"  # distinctive: no accidental match
 TOKEN = "op-token-" + "Hq6Jd2Lw9Vx4Ce7Rb1Nz"
 SPEED = 240.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def leaks(text: str) -> list[str]:
@@ -138,8 +127,6 @@ async def test_a_whole_game_never_shows_the_secret_or_the_token(tmp_path: Path) 
         game, speed=SPEED, event_id=GAME, credentials={USERNAME: SECRET}
     )
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "server.log"
     seen = Seen()
     ws_messages: list[str] = []
     env = dict(
@@ -151,67 +138,53 @@ async def test_a_whole_game_never_shows_the_secret_or_the_token(tmp_path: Path) 
         PYTHONUNBUFFERED="1",
     )
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with LoopbackServer(upstream_app) as upstream, log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "server", "-v", "serve", "--game", GAME),
-                *("--upstream", upstream.url, "--port", str(port)),
-                *("--db", str(tmp_path / "s.db"), "--poll-interval", "0.2"),
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-                with anyio.fail_after(20):
-                    while True:
-                        assert proc.poll() is None, log_path.read_text()
-                        try:
-                            if (await http.get(f"/api/games/{GAME}/state")).status_code == 200:
-                                break
-                        except httpx.HTTPError:
-                            pass
-                        await anyio.sleep(0.1)
-                # an unknown game: the poller gets 404s and reports them (log, feed_status)
-                r = await http.post("/api/games", json={"id": "NOPE404"}, headers=auth)
-                assert r.status_code == 201, r.text
-                seen.response(r)
+    args = [
+        *("-v", "serve", "--game", GAME, "--port", str(port)),
+        *("--db", str(tmp_path / "s.db"), "--poll-interval", "0.2"),
+    ]
+    with LoopbackServer(upstream_app) as upstream:
+        async with (
+            serve_process(
+                [*args, "--upstream", upstream.url],
+                env=env,
+                cwd=tmp_path,
+                port=port,
+                ready=f"/api/games/{GAME}/state",
+            ) as child,
+            httpx.AsyncClient(base_url=child.url, timeout=10) as http,
+        ):
+            proc = child.proc
+            # an unknown game: the poller gets 404s and reports them (log, feed_status)
+            r = await http.post("/api/games", json={"id": "NOPE404"}, headers=auth)
+            assert r.status_code == 201, r.text
+            seen.response(r)
 
-                async def record() -> None:
-                    async with connect(
-                        f"ws://127.0.0.1:{port}/ws/games/{GAME}?since=0", ping_interval=None
-                    ) as ws:
-                        async for message in ws:
-                            assert isinstance(message, str)
-                            ws_messages.append(message)
+            async def record() -> None:
+                async with connect(
+                    f"ws://127.0.0.1:{port}/ws/games/{GAME}?since=0", ping_interval=None
+                ) as ws:
+                    async for message in ws:
+                        assert isinstance(message, str)
+                        ws_messages.append(message)
 
-                final = False
-                deadline = time.monotonic() + game.duration_s / SPEED + 30
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(record)
-                    i = 0
-                    while not final:
-                        assert time.monotonic() < deadline, "the game did not end"
-                        assert proc.poll() is None, log_path.read_text()[-3000:]
-                        await crawl(http, seen, auth)
-                        await operate(http, seen, auth, i)
-                        i += 1
-                        state = (await http.get(f"/api/games/{GAME}/state")).json()
-                        final = state["status"] not in ("ACTIVE", "SCHEDULED", None)
-                        await anyio.sleep(1.0)
+            final = False
+            deadline = time.monotonic() + game.duration_s / SPEED + 30
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(record)
+                i = 0
+                while not final:
+                    assert time.monotonic() < deadline, "the game did not end"
+                    assert proc.poll() is None, child.log()[-3000:]
                     await crawl(http, seen, auth)
-                    await anyio.sleep(0.5)
-                    tg.cancel_scope.cancel()
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    log_text = log_path.read_text(errors="replace")
+                    await operate(http, seen, auth, i)
+                    i += 1
+                    state = (await http.get(f"/api/games/{GAME}/state")).json()
+                    final = state["status"] not in ("ACTIVE", "SCHEDULED", None)
+                    await anyio.sleep(1.0)
+                await crawl(http, seen, auth)
+                await anyio.sleep(0.5)
+                tg.cancel_scope.cancel()
+    log_text = child.log()
     seen.add("server log", log_text)
     for message in ws_messages:
         seen.add("websocket", message)
