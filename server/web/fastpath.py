@@ -392,8 +392,8 @@ class DirectWriter:
         return (
             not proto.close_sent
             and not proto.disconnected
-            and self._transport.get_write_buffer_size() < BUFFER_LIMIT
-            and not self._transport.is_closing()
+            and self._buffered() < BUFFER_LIMIT
+            and not self._closing()
         )
 
     def write(self, frame: bytes) -> None:
@@ -418,9 +418,7 @@ class DirectWriter:
         # what the kernel did not take is queued behind it (so order holds).
         try:
             sent = os.write(fd, frame)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:  # reset by the peer: let the transport see it and close
+        except OSError:  # would block, or reset by the peer: the transport takes it from here
             sent = 0
         if sent < len(frame):
             self._send(frame[sent:])
@@ -464,9 +462,6 @@ class Batch:
         self._sends = [w._send for w in writers]
         if any(fd < 0 for fd in self._fds):
             self._fds = []  # a TLS or socketless transport: never batch this set
-
-    def __len__(self) -> int:
-        return len(self._buffered)
 
     def write_all(self, frame: bytes) -> bool:
         """Write ``frame`` to every connection if all are ready; False (nothing written) if not."""
