@@ -21,7 +21,6 @@ the channel and is de-duplicated by seq (``server.core.channel``).
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
@@ -41,7 +40,7 @@ from server.core.channel import (
 )
 from server.core.limits import origin_allowed, parse_since
 from server.live.following import Games
-from server.web.api import allowed_origins
+from server.web.api import allowed_origins, key_ok
 from server.web.fastpath import DirectWriter
 from server.web.hub import Conn, Hub, QueuedConn, Sub
 
@@ -99,9 +98,7 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         await _deny(scope, send, 403, "forbidden_origin", "this origin may not open the feed")
         return
     await send({"type": "websocket.accept"})
-    if settings.overlay_key and not hmac.compare_digest(
-        query.get("key", "").encode(), settings.overlay_key.encode()
-    ):
+    if not key_ok(query.get("key"), settings.overlay_key):
         await _refuse(send, "this feed needs ?key=")
         return
     if game_id not in games.games:
