@@ -714,7 +714,12 @@ async def test_refusal_of_a_key_that_worked_is_retried_after_backoff(tmp_path: P
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(rig.poller.run)
-                while not any(e.type == "made_three" for e in rig.published):
+                # the poll that recovers publishes its events first, then the feed's ok status:
+                # wait for that too, or the poller may be cancelled between the two
+                while not (
+                    any(e.type == "made_three" for e in rig.published)
+                    and any(e.type == "feed_status" and e.data["ok"] for e in rig.published)
+                ):
                     await anyio.sleep(0.01)
                 tg.cancel_scope.cancel()
     assert len(timed.times) >= 3
