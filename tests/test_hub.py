@@ -528,16 +528,20 @@ step = st.one_of(
     st.tuples(st.just("socket"), st.integers(0, 7), st.booleans()),
     st.tuples(st.just("sweep")),
     st.tuples(st.just("ping"), st.integers(0, 7)),
-    # a filter naming every type excludes nothing, but moves the client off the fast set
+    # a filter naming every type excludes nothing, but moves the client to another fast group
     st.tuples(st.just("filter"), st.integers(0, 7), st.booleans()),
 )
 
 
 def check_fast_set(ch: Channel[Client]) -> None:
-    """``fast`` is exactly the live, unfiltered subscribers; ``rest`` every other one."""
-    fast = {s for s in ch.subscribers if s.live and s.types is None}
+    """``fast`` is exactly the live subscribers, each in the group of its own type filter;
+    ``rest`` every other one; no group is empty."""
+    fast = {s for s in ch.subscribers if s.live}
     assert set(ch.fast) == fast
     assert set(ch.rest) == set(ch.subscribers) - fast
+    for key, group in ch.groups.items():
+        assert group.members and group.key == key
+        assert all(s.types == key and s.group is group for s in group.members)
 
 
 @settings(max_examples=400, deadline=None)

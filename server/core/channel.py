@@ -25,6 +25,7 @@ own task takes messages one at a time; publish names it in ``Fanout.woken``.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -130,6 +131,7 @@ class Subscriber(Generic[C]):
         "close_reason",
         "conn",
         "direct",
+        "group",
         "last",
         "last_sent",
         "live",
@@ -147,6 +149,7 @@ class Subscriber(Generic[C]):
         self.ready = False
         self.live = False
         self.parked: deque[Message] | None = None
+        self.group: Group[C] | None = None  # the fast group it is in, if live
         self.close_code: int | None = None
         self.close_reason = ""
 
@@ -162,6 +165,31 @@ class Subscriber(Generic[C]):
         return f"<Subscriber {kind} last={self.last} live={self.live} closing={self.closing}>"
 
 
+class Group(Generic[C]):
+    """Live direct subscribers that share one type filter (``key``; None: no filter).
+
+    Why groups: a publish hands each group that wants the event to the shell as one block, so
+    the shell can write it with no Python per client (``server.web.fastpath.Batch``). Overlays
+    all ask for the same on-air types and consoles for everything, so a game has two or three
+    groups however many clients it has. ``sent`` is when the group was last sent an event (its
+    members' ``last_sent`` for the heartbeat); ``version`` changes with every change of
+    ``members``, unique across the channel's groups, so the shell may cache by it (in
+    ``cache``, which the core never reads).
+    """
+
+    __slots__ = ("cache", "key", "members", "sent", "version")
+
+    def __init__(self, key: frozenset[str] | None, version: int) -> None:
+        self.key = key
+        self.members: dict[Subscriber[C], None] = {}
+        self.sent = 0.0
+        self.version = version
+        self.cache: object = None
+
+    def wants(self, type_: str) -> bool:
+        return self.key is None or type_ in self.key
+
+
 @dataclass(slots=True)
 class Fanout(Generic[C]):
     """What the shell must do: write ``message`` to ``writes``, wake ``woken``, close ``closed``.
@@ -175,7 +203,8 @@ class Fanout(Generic[C]):
 
     message: Message | None = None
     writes: list[Subscriber[C]] = field(default_factory=list)
-    fast: int = 0  # the first ``fast`` of ``writes`` are :attr:`Channel.fast`, in its order
+    fast: int = 0  # the first ``fast`` of ``writes`` are the ``groups`` blocks, in order
+    groups: list[tuple[Group[C], int]] = field(default_factory=list)  # (group, its count)
     woken: list[Subscriber[C]] = field(default_factory=list)
     closed: list[Subscriber[C]] = field(default_factory=list)
     delivered: int = 0
@@ -205,12 +234,19 @@ class Channel(Generic[C]):
         self.subscribers: dict[Subscriber[C], None] = {}
         self.backed_up: dict[Subscriber[C], None] = {}
         # The common case, kept apart so publish costs no Python per client for it: live
-        # direct subscribers without a type filter (every event goes straight to their
-        # socket). ``rest`` is every other subscriber. Their ``last_sent`` is ``fast_sent``.
-        self.fast: dict[Subscriber[C], None] = {}
+        # direct subscribers, in one :class:`Group` per type filter (an event that a group
+        # wants goes straight to all its sockets). ``rest`` is every other subscriber.
+        self.groups: dict[frozenset[str] | None, Group[C]] = {}
         self.rest: dict[Subscriber[C], None] = {}
-        self.fast_sent = 0.0
-        self.fast_version = 0  # bumped on every change of ``fast``: the shell caches by it
+        self._versions = itertools.count(1)
+
+    @property
+    def fast(self) -> dict[Subscriber[C], None]:
+        """Every subscriber in a fast group (for tests and the shell's accounting)."""
+        out: dict[Subscriber[C], None] = {}
+        for group in self.groups.values():
+            out.update(group.members)
+        return out
 
     # -- the log ------------------------------------------------------------------------------
 
@@ -246,21 +282,30 @@ class Channel(Generic[C]):
         self._place(sub)
 
     def _place(self, sub: Subscriber[C]) -> None:
-        fast = sub.live and sub.types is None and sub in self.subscribers
-        if fast and sub not in self.fast:
-            self.rest.pop(sub, None)
-            self.fast[sub] = None
-            self.fast_version += 1
-            sub.last_sent = max(sub.last_sent, self.fast_sent)
-        elif not fast and sub in self.fast:
-            del self.fast[sub]
-            self.fast_version += 1
-            sub.last_sent = max(sub.last_sent, self.fast_sent)
+        want = sub.live and sub in self.subscribers
+        cur = sub.group
+        if cur is not None and (not want or cur.key != sub.types):
+            del cur.members[sub]
+            cur.version = next(self._versions)
+            sub.last_sent = max(sub.last_sent, cur.sent)
+            sub.group = None
+            if not cur.members:
+                del self.groups[cur.key]
             if sub in self.subscribers:
                 self.rest[sub] = None
+        if want and sub.group is None:
+            group = self.groups.get(sub.types)
+            if group is None:
+                group = self.groups[sub.types] = Group(sub.types, next(self._versions))
+            self.rest.pop(sub, None)
+            group.members[sub] = None
+            group.version = next(self._versions)
+            sub.last_sent = max(sub.last_sent, group.sent)
+            sub.group = group
 
     def _last_sent(self, sub: Subscriber[C]) -> float:
-        return max(sub.last_sent, self.fast_sent) if sub in self.fast else sub.last_sent
+        group = sub.group
+        return max(sub.last_sent, group.sent) if group is not None else sub.last_sent
 
     def greet(self, sub: Subscriber[C], state: Mapping[str, Any], since: int | None) -> Greeting:
         """The hello (``state`` read after subscribing) and the replay ``since`` asks for."""
@@ -334,10 +379,14 @@ class Channel(Generic[C]):
         self.retained.append(Item(seq, type_, text))
         self.last_seq = seq
         msg = Message(seq, type_, text, text_frame(body))
-        out: Fanout[C] = Fanout(msg, list(self.fast), fast=len(self.fast))
-        if self.fast:
-            self.fast_sent = now
+        out: Fanout[C] = Fanout(msg)
         writes = out.writes
+        for group in self.groups.values():
+            if group.wants(type_):
+                writes.extend(group.members)
+                out.groups.append((group, len(group.members)))
+                group.sent = now
+        out.fast = len(writes)
         slow: list[Subscriber[C]] = []
         parked = 0
         for sub in self.rest:

@@ -27,6 +27,7 @@ from server.core.channel import (
     CLOSE_TRY_AGAIN,
     Channel,
     Fanout,
+    Group,
     Item,
     Message,
     Subscriber,
@@ -101,7 +102,6 @@ class Hub:
         self.closing = False
         self._kick: anyio.Event | None = None  # wakes the sweeper when a socket backs up
         self._closers: set[asyncio.Task[None]] = set()
-        self._batches: dict[str, Batch] = {}
 
     def channel(self, game: str) -> Channel[Conn]:
         ch = self.channels.get(game)
@@ -185,8 +185,8 @@ class Hub:
             assert msg is not None
             frame = msg.frame
             writes = out.writes
-            if out.fast >= BATCH_MIN and self._batch(ch).write_all(frame):
-                writes = writes[out.fast :]  # the channel's fast set: written in one batch
+            if out.fast >= BATCH_MIN:
+                writes = self._write_groups(out, frame)
             for sub in writes:  # one call per client while it keeps up
                 if not sub.conn.try_write(frame):
                     ch.back_up(sub, msg)
@@ -197,14 +197,29 @@ class Hub:
         for sub in out.closed:
             self._closed(ch, sub)
 
-    def _batch(self, ch: Channel[Conn]) -> Batch:
-        """The channel's fast set as a :class:`Batch`, rebuilt only when the set changed."""
-        batch = self._batches.get(ch.game)
-        if batch is None or batch.version != ch.fast_version:
-            writers = [sub.conn for sub in ch.fast]
+    @staticmethod
+    def _write_groups(out: Fanout[Conn], frame: bytes) -> list[Sub]:
+        """Each fast group big enough in one batch; what is left to write one by one."""
+        writes = out.writes
+        left: list[Sub] = []
+        start = 0
+        for group, n in out.groups:
+            if n < BATCH_MIN or not Hub._batch(group).write_all(frame):
+                left += writes[start : start + n]
+            start += n
+        if not left:
+            return writes[start:] if start < len(writes) else []
+        return left + writes[start:]
+
+    @staticmethod
+    def _batch(group: Group[Conn]) -> Batch:
+        """A fast group as a :class:`Batch`, rebuilt only when its members changed."""
+        batch = group.cache
+        if not isinstance(batch, Batch) or batch.version != group.version:
+            writers = [sub.conn for sub in group.members]
             assert all(isinstance(w, DirectWriter) for w in writers)  # fast implies direct
-            batch = Batch(writers, ch.fast_version)  # type: ignore[arg-type]
-            self._batches[ch.game] = batch
+            batch = Batch(writers, group.version)  # type: ignore[arg-type]
+            group.cache = batch
         return batch
 
     def _closed(self, ch: Channel[Conn], sub: Sub) -> None:
