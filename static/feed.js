@@ -25,6 +25,8 @@ const CONTRACT = globalThis.ShotfeedContract;
 
 export const AUTOMATIC = Object.freeze(CONTRACT.automaticTypes.slice());
 export const EVENT_TYPES = Object.freeze(CONTRACT.eventTypes.slice());
+/** What an on-air page subscribes to unless it asks for more (not `stats`, not `suggestion`). */
+export const OVERLAY_TYPES = Object.freeze(CONTRACT.overlayTypes.slice());
 
 /** Upstream clock string -> what goes on air, the server's clockDisplay rule (contract.js). */
 export const displayClock = CONTRACT.displayClock;
@@ -508,6 +510,8 @@ export class Feed {
     this.stats = { connects: 0, messages: 0, lastMessageAt: null, lastClose: null, live: 0, replay: 0, stale: 0, update: 0 };
     this.log = [];
     this.WebSocket = options.WebSocket || globalThis.WebSocket;
+    // The event types to subscribe to (the `types` query); null: every type.
+    this.types = Array.isArray(options.types) ? options.types.slice() : null;
     if (typeof config.serverNow === "number") this._offset(Date.now() - config.serverNow);
   }
 
@@ -573,6 +577,7 @@ export class Feed {
     const q = new URLSearchParams();
     const since = this.since();
     if (since !== null) q.set("since", String(since));
+    if (this.types) q.set("types", this.types.join(","));
     if (this.config.key) q.set("key", this.config.key);
     const qs = q.toString();
     return `${proto}//${location.host}/ws/games/${encodeURIComponent(this.game)}${qs ? `?${qs}` : ""}`;
@@ -889,7 +894,8 @@ function fitStage(stage, config) {
 /**
  * Wire a page up: theme, team colours, stage scaling, the CasparCG functions, OBS source
  * events, page visibility, the debug panel, and a Feed. `spec` may give play/next/stop (the
- * page's part of the CasparCG calls; `overlay.playing` is already set when they run).
+ * page's part of the CasparCG calls; `overlay.playing` is already set when they run), and
+ * `feedOptions.types`: the event types to subscribe to (default OVERLAY_TYPES).
  * Register feed listeners, then call overlay.start().
  */
 export function createOverlay(spec = {}) {
@@ -897,7 +903,8 @@ export function createOverlay(spec = {}) {
   const root = document.documentElement;
   root.classList.add("sf-loading", `theme-${config.theme || "default"}`);
   const stage = document.getElementById("stage") || document.body;
-  const feed = new Feed(config, spec.feedOptions || {});
+  // An overlay gets the on-air types unless its spec asks for others (e.g. "stats" too).
+  const feed = new Feed(config, Object.assign({ types: OVERLAY_TYPES }, spec.feedOptions || {}));
 
   const overlay = {
     config,

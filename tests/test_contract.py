@@ -188,3 +188,47 @@ def test_js_matches_python() -> None:
     from server.core.events import AUTOMATIC_TYPES, EVENT_TYPES, PROTOCOL_VERSION
 
     assert got["types"] == [list(EVENT_TYPES), list(AUTOMATIC_TYPES), PROTOCOL_VERSION]
+
+
+# (made, attempts) -> how a percentage is shown on air (server.core.splits.pct_display)
+PCT: list[tuple[int, int, str]] = [
+    (0, 0, "\u2014"),  # no attempts: the em dash, never 0% or NaN
+    (0, 1, "0%"),
+    (1, 1, "100%"),
+    (1, 2, "50%"),
+    (1, 3, "33%"),
+    (2, 3, "67%"),
+    (1, 8, "13%"),  # 12.5 rounds up, not to even
+    (3, 8, "38%"),  # 37.5 rounds up
+    (5, 8, "63%"),
+    (4, 7, "57%"),
+    (199, 200, "100%"),  # 99.5 rounds up
+    (1, 201, "0%"),
+    (0, -1, "\u2014"),
+]
+
+
+@pytest.mark.parametrize(("made", "att", "shown"), PCT)
+def test_pct_display(made: int, att: int, shown: str) -> None:
+    from server.core.splits import pct_display
+
+    assert pct_display(made, att) == shown
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_pct_and_zones_js_match_python() -> None:
+    """contract.js shows every percentage as Python does, and carries the server's zone map and
+    the overlays' default subscription."""
+    from server.core import zones
+    from server.core.events import OVERLAY_TYPES
+
+    script = (
+        "const C = require(process.argv[1]); const a = JSON.parse(process.argv[2]);"
+        "console.log(JSON.stringify({pct: a.map(([m, n]) => C.pctDisplay(m, n)),"
+        " zones: C.zones, overlayTypes: C.overlayTypes}));"
+    )
+    got = _node(script, [[m, n] for m, n, _ in PCT])
+    assert got["pct"] == [shown for _, _, shown in PCT]
+    assert got["zones"] == {"zone": zones.zone_map(False), "advanced": zones.zone_map(True)}
+    assert got["overlayTypes"] == list(OVERLAY_TYPES)
+    assert "stats" not in got["overlayTypes"] and "suggestion" not in got["overlayTypes"]

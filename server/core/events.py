@@ -29,6 +29,8 @@ GRAPHIC: Final = "graphic"
 HOLD: Final = "hold"
 CONFIG: Final = "config"
 OVERRIDE: Final = "override"
+STATS: Final = "stats"
+SUGGESTION: Final = "suggestion"
 
 EVENT_TYPES: Final = (
     SHOT,
@@ -46,7 +48,13 @@ EVENT_TYPES: Final = (
     HOLD,
     CONFIG,
     OVERRIDE,
+    STATS,
+    SUGGESTION,
 )
+
+# What an on-air page subscribes to by default: not the tracking splits (a full document per
+# changed poll, wanted only by the pages that draw them) nor the operator's suggestions.
+OVERLAY_TYPES: Final = tuple(t for t in EVENT_TYPES if t not in (STATS, SUGGESTION))
 
 # Types that put a graphic on air by themselves; the operator can hold all or veto each.
 AUTOMATIC_TYPES: Final = (MADE_THREE, SCORE_UPDATE, PERIOD_CHANGE, SCORING_RUN, HOT_HAND)

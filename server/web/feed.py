@@ -22,6 +22,7 @@ the channel and is de-duplicated by seq (``server.core.channel``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import anyio
@@ -38,6 +39,7 @@ from server.core.channel import (
     parse_types,
     text_frame,
 )
+from server.core.events import STATS
 from server.core.limits import origin_allowed, parse_since
 from server.live.following import Games
 from server.web.api import allowed_origins, key_ok
@@ -115,7 +117,7 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     if writer is not None:
         sub = hub.subscribe(game_id, types, writer)
         try:
-            _greet_direct(games.state(game_id), hub, ch, sub, writer, since)
+            _greet_direct(_state_for(games, game_id, types), hub, ch, sub, writer, since)
         except BaseException:
             hub.unsubscribe(ch, sub)
             raise
@@ -125,7 +127,7 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     queued = QueuedConn()
     sub = hub.subscribe(game_id, types, queued)
     try:
-        greeting = ch.greet(sub, games.state(game_id), since)
+        greeting = ch.greet(sub, _state_for(games, game_id, types), since)
         for text in greeting.texts:
             await send({"type": "websocket.send", "text": text})
         hub.start(ch, sub, greeting.last)
@@ -175,6 +177,15 @@ class _Link:
 
     def gone(self) -> None:
         self.hub.unsubscribe(self.ch, self.sub)
+
+
+def _state_for(games: Games, game_id: str, types: Collection[str] | None) -> dict[str, Any]:
+    """The hello's state; without the tracking splits for a client that did not ask for
+    ``stats`` (a scorebug has no use for a document of every player's zones on every connect)."""
+    state = games.state(game_id)
+    if types is not None and STATS not in types:
+        del state["splits"]
+    return state
 
 
 def _greet_direct(
