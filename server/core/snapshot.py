@@ -23,6 +23,7 @@ from server.core.roster import GameConfig, TeamInfo
 from server.core.tracker import AWAY, HOME, GameState, KnownShot, leader_of, shot_data, side_of
 
 RECENT = 10
+EMPTY_SPLITS: Mapping[str, Any] = {"teams": {}, "players": []}
 # graphic names the console fires for rehearsal: "test:made_three" plays a preview made three
 TEST_PREFIX = "test:"
 
@@ -67,6 +68,8 @@ def build_state(
     onair: OnAir,
     feed: FeedInfo,
     override: Override | None = None,
+    *,
+    splits: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """SPEC's ``state`` object (plus a few fields overlays find handy, e.g. periodLabel).
 
@@ -101,6 +104,9 @@ def build_state(
             {"period": p.period, "home": p.home, "away": p.away} for p in state.period_totals
         ],
         "stats": _stats(state.shots, config, state),
+        # The tracking splits (server.core.splits), as GET /stats and the `stats` event carry
+        # them; the shell keeps them computed, so a hello costs no recount.
+        "splits": splits if splits is not None else EMPTY_SPLITS,
         "recent": [shot_data(k, config, state) for k in present[:RECENT]],
         "feed": {
             "ok": feed.ok,

@@ -59,6 +59,17 @@ DISTANCE_BANDS: Final = (
 )
 
 
+NO_PCT: Final = "\u2014"
+
+
+def pct_display(fgm: int, fga: int) -> str:
+    """How a percentage is shown on air: whole percent, halves rounded up ("57%"), and an em
+    dash for no attempts. Integer arithmetic, so the JS twin (contract.js) agrees exactly."""
+    if fga <= 0:
+        return NO_PCT
+    return f"{(200 * fgm + fga) // (2 * fga)}%"
+
+
 def distance_band(feet: float | None) -> str | None:
     """The band label of a distance in feet (as shown, to 0.1 ft), or None when unknown."""
     if feet is None or feet < 0:

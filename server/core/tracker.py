@@ -279,6 +279,8 @@ def shot_data(known: KnownShot, config: GameConfig, state: GameState) -> dict[st
         "x": rel[0] if rel is not None else None,
         "y": rel[1] if rel is not None else None,
         "attributes": list(s.attributes),
+        "zone": s.zone,
+        "advancedZone": s.adv_zone,
     }
 
 
@@ -690,10 +692,11 @@ def _baseline(
 
 
 def append(
-    state: GameState, type_: str, data: dict[str, Any], now_ms: int
+    state: GameState, type_: str, data: dict[str, Any], now_ms: int, *, stale: bool = False
 ) -> tuple[GameState, Event]:
-    """An event that does not come from a poll (operator actions, config): next seq, same log."""
-    out = _Emitter(state.game, state.seq, now_ms, False)
+    """An event the detector does not make (operator actions, config, the splits derived from a
+    poll's shots): next seq, same log."""
+    out = _Emitter(state.game, state.seq, now_ms, stale)
     event = out.emit(type_, data)
     return replace(state, seq=out.seq), event
 

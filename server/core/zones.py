@@ -54,7 +54,10 @@ def _even(n: int, half: float) -> tuple[float, ...]:
     return tuple(half - step * i for i in range(1, n))
 
 
-_THREE_BOUNDS: Final = (60.0, 20.0, -20.0, -60.0)
+# A corner three is one below the break, where the straight corner line meets the arc (78 deg
+# from the axis for the NCAA line, 68 for the NBA's): beyond 75 deg.
+CORNER_DEG: Final = 75.0
+_THREE_BOUNDS: Final = (CORNER_DEG, 25.0, -25.0, -CORNER_DEG)
 _THREE_LABELS: Final = ("right corner", "right wing", "top of the key", "left wing", "left corner")
 _FIVE: Final = ("right baseline", "right wing", "top of the key", "left wing", "left baseline")
 
@@ -89,7 +92,7 @@ ADVANCED_RINGS: Final = (
     Ring(
         "deep",
         20,
-        _even(4, 72.0),
+        _even(4, CORNER_DEG),
         (
             "deep three, right wing",
             "deep three, right of centre",
@@ -118,7 +121,7 @@ def _ring_of(x: float, y: float, three: bool, deep_ring: bool) -> str:
     r = math.hypot(x, y)
     if three:
         # Deep threes only out front: a corner three is a corner three however deep.
-        if deep_ring and r >= DEEP_FT and abs(angle_of(x, y)) <= 72.0:
+        if deep_ring and r >= DEEP_FT and abs(angle_of(x, y)) <= CORNER_DEG:
             return "deep"
         return "three"
     if r < RIM_FT:
@@ -178,7 +181,7 @@ def _outline(ring: Ring, index: int, advanced: bool) -> tuple[str, tuple[float, 
     edges = (180.0, *ring.bounds, -180.0)
     hi, lo = edges[index], edges[index + 1]
     if ring.name == "deep":
-        hi, lo = min(hi, 72.0), max(lo, -72.0)
+        hi, lo = min(hi, CORNER_DEG), max(lo, -CORNER_DEG)
     steps = max(2, int((hi - lo) / 3.0))
     angles = [hi - (hi - lo) * i / steps for i in range(steps + 1)]
     outer_pts: list[tuple[float, float]] = []
@@ -187,7 +190,7 @@ def _outline(ring: Ring, index: int, advanced: bool) -> tuple[str, tuple[float, 
         rad = math.radians(a)
         sx, cy = math.sin(rad), math.cos(rad)
         inner, outer = _radii(ring.name, sx, cy)
-        if ring.name == "three" and advanced and abs(a) <= 72.0:
+        if ring.name == "three" and advanced and abs(a) <= CORNER_DEG:
             outer = min(outer, DEEP_FT)
         outer_pts.append((outer * sx, outer * cy))
         inner_pts.append((inner * sx, inner * cy))

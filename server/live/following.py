@@ -143,7 +143,12 @@ class Games:
     def state(self, game_id: str) -> dict[str, Any]:
         game = self.games[game_id]
         return build_state(
-            game.state, game.config, game.onair, self.feed_info(game_id), game.override
+            game.state,
+            game.config,
+            game.onair,
+            self.feed_info(game_id),
+            game.override,
+            splits=game.splits,
         )
 
     def shutdown(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -26,11 +27,12 @@ import anyio.to_thread
 
 from server.config import Settings
 from server.core import tracker
-from server.core.events import CONFIG, Event
+from server.core.events import CONFIG, STATS, Event
 from server.core.onair import OnAir
 from server.core.override import Override
 from server.core.roster import GameConfig
 from server.core.shots import Payload, ShotParser
+from server.core.splits import Splits
 from server.core.tracker import Detection, FeedHealth, GameState, PollContext
 from server.errors import StoreError
 from server.live.store import STORE_UNWRITABLE, AuditRow, Store
@@ -69,6 +71,8 @@ class Game:
         self.onair = OnAir()
         self.override = Override()
         self.after_outage = False
+        self._splits = Splits()
+        self.splits: dict[str, Any] = self._splits.compute((), self.config, self.state)
         self._lock = anyio.Lock()
         self._limiter = limiter or anyio.CapacityLimiter(1)
         self._clock = clock
@@ -85,6 +89,7 @@ class Game:
             self.after_outage = True
         else:
             self.state = GameState(self.id, seq=loaded.seq)
+        self.splits = self._splits.compute(self.state.shots.values(), self.config, self.state)
 
     def context(self) -> PollContext:
         s = self.settings
@@ -104,6 +109,7 @@ class Game:
         shots: Sequence[tracker.KnownShot] = (),
         audit: AuditRow | None = None,
         config: GameConfig | None = None,
+        splits: dict[str, Any] | None = None,
     ) -> None:
         encoded = [e.encode() for e in events]
         await anyio.to_thread.run_sync(
@@ -115,18 +121,35 @@ class Game:
         self.state = state
         if config is not None:
             self.config = config
+        if splits is not None:
+            self.splits = splits
         if events:
             self.publish(self.id, events, encoded)
 
     async def apply_poll(self, payload: Payload) -> Detection:
         """Detect, persist, publish. A poll that changes nothing writes nothing."""
         async with self._lock:
-            detection = tracker.detect(self.state, payload, self.context())
+            ctx = self.context()
+            detection = tracker.detect(self.state, payload, ctx)
             for warning in detection.warnings:
                 log.warning("game %s: %s", self.id, warning)
             if detection.state_changed:
+                state, events = detection.state, list(detection.events)
+                splits = None
+                if detection.changed_shots:
+                    splits = self._splits.compute(state.shots.values(), self.config, state)
+                    if splits == self.splits:
+                        splits = None
+                    elif events or self.state.baseline:
+                        # First sight stays silent (no event at all); after it, a poll whose
+                        # shots moved the splits says so, in the same commit as its events.
+                        state, event = tracker.append(
+                            state, STATS, splits, ctx.now_ms, stale=ctx.after_outage
+                        )
+                        events.append(event)
+                detection = replace(detection, state=state, events=events)
                 try:
-                    await self._commit(detection.state, detection.events, detection.changed_shots)
+                    await self._commit(state, events, detection.changed_shots, splits=splits)
                 except StoreError:
                     self.after_outage = True  # what it found reaches clients late, if ever
                     raise
@@ -199,7 +222,22 @@ class Game:
     async def set_config(self, config: GameConfig, *, audit: Audit | None = None) -> Event:
         """Store the new teams/roster and tell the overlays with a ``config`` event."""
         async with self._lock:
-            state, event = tracker.append(self.state, CONFIG, config.to_data(), self.now_ms())
+            now = self.now_ms()
+            state, event = tracker.append(self.state, CONFIG, config.to_data(), now)
+            events = [event]
+            # Names, numbers and which team id is home move the splits' rows: say so at once.
+            splits: dict[str, Any] | None = None
+            fresh = self._splits.compute(state.shots.values(), config, state)
+            if fresh != self.splits:
+                splits = fresh
+                state, stats = tracker.append(state, STATS, fresh, now)
+                events.append(stats)
             # One transaction: a config the store took always has the event that announces it.
-            await self._commit(state, [event], audit=audit(event) if audit else None, config=config)
+            await self._commit(
+                state,
+                events,
+                audit=audit(event) if audit else None,
+                config=config,
+                splits=splits,
+            )
             return event

@@ -37,6 +37,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from server.core import zones
+from server.core.shots import MM_PER_FT
+
 Format = Literal["quarters", "halves"]
 Rules = Literal["ncaa", "nba", "fiba"]
 Side = Literal["home", "away"]
@@ -553,32 +556,6 @@ def _place(rng: random.Random, court: CourtRules, zone: str, dunk: bool) -> tupl
     raise RuntimeError(f"could not place a {zone} shot")  # pragma: no cover
 
 
-def _zones(dx: float, dy: float, three: bool, zone: str) -> tuple[int, int]:
-    """ShotTracker-style zone ``z`` (1-14) and advanced zone ``az`` (1-23).
-
-    ShotTracker's exact zone map is not public; this one is the simulator's own: 1 rim,
-    2-4 short (left/centre/right), 5-9 mid-range and 10-14 threes in five sectors each
-    (left corner/wing, centre, right wing/corner); ``az`` splits them finer (short and mid
-    into more sectors, threes into normal and deep).
-    """
-    angle = math.degrees(math.atan2(dx, dy))  # 0 = straight out, +90 = to one side
-    r = math.hypot(dx, dy)
-
-    def sector(n: int) -> int:
-        clamped = max(-99.9, min(99.9, angle))
-        return int((clamped + 100.0) / (200.0 / n))
-
-    if zone == "rim":
-        return 1, 1
-    if not three:
-        if zone == "short":
-            return 2 + sector(3), 2 + sector(5)
-        return 5 + sector(5), 7 + sector(7)
-    s5 = 0 if angle < -60 else 1 if angle < -20 else 2 if angle <= 20 else 3 if angle <= 60 else 4
-    deep = r > 8000
-    return 10 + s5, 14 + s5 + (5 if deep else 0)
-
-
 # -- periods ----------------------------------------------------------------------------------
 
 
@@ -724,7 +701,9 @@ def _make_shot(
         defenders = [int(p.pid) for p in rng.sample(opponents[:8], 2 if zone == "rim" else 1)]
         if zone == "rim" and rng.random() < 0.5:
             defenders = defenders[:1]
-    z, az = _zones(dx, dy, attempt.three, zone)
+    # The server's own zone map (server.core.zones), so every split and zone graphic agrees
+    # with where the shot is drawn.
+    z, az = zones.classify(dx / MM_PER_FT, dy / MM_PER_FT, attempt.three)
 
     record: dict[str, Any] = {
         "label": None,
