@@ -63,13 +63,50 @@ def test_the_seed_example(seed_bytes: bytes) -> None:
 def test_every_split_of_a_scripted_game() -> None:
     g = Game(config=CONFIG)
     shots = [
-        rec(T0 + 1, "P1", made=True, three=True, z=14, az=19, d=700.0, attributes=["CAS", "UNGUARDED", "JUMPSHOT"]),
-        rec(T0 + 2, "P1", made=True, three=True, z=14, az=19, d=710.0, attributes=["CAS", "GUARDED", "JUMPSHOT"]),
-        rec(T0 + 3, "P2", tid=AWAY_ID, made=False, z=1, az=1, d=60.0, attributes=["OTD", "GUARDED", "LAYUP"]),
-        rec(T0 + 4, "P1", made=False, z=3, az=4, d=300.0, attributes=["OTD", "GUARDED", "FADEAWAY"]),
-        rec(T0 + 5, "P1", made=True, z=1, az=1, d=30.0, attributes=["OTD", "GUARDED", "DUNK", "NEWCODE"]),
+        rec(
+            T0 + 1,
+            "P1",
+            made=True,
+            three=True,
+            z=14,
+            az=19,
+            d=700.0,
+            attributes=["CAS", "UNGUARDED", "JUMPSHOT"],
+        ),
+        rec(
+            T0 + 2,
+            "P1",
+            made=True,
+            three=True,
+            z=14,
+            az=19,
+            d=710.0,
+            attributes=["CAS", "GUARDED", "JUMPSHOT"],
+        ),
+        rec(
+            T0 + 3,
+            "P2",
+            tid=AWAY_ID,
+            made=False,
+            z=1,
+            az=1,
+            d=60.0,
+            attributes=["OTD", "GUARDED", "LAYUP"],
+        ),
+        rec(
+            T0 + 4, "P1", made=False, z=3, az=4, d=300.0, attributes=["OTD", "GUARDED", "FADEAWAY"]
+        ),
+        rec(
+            T0 + 5,
+            "P1",
+            made=True,
+            z=1,
+            az=1,
+            d=30.0,
+            attributes=["OTD", "GUARDED", "DUNK", "NEWCODE"],
+        ),
         rec(T0 + 6, "P1", made=True, z=99, az=None, d=None, attributes=[]),
-    ]  # fmt: skip
+    ]
     g.poll(doc([]))
     g.poll(doc(shots, home=12, away=0))
     s = _stats(g)
