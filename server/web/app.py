@@ -32,6 +32,7 @@ from server.web.console import ROUTES as CONSOLE_ROUTES
 from server.web.feed import ROUTES as FEED_ROUTES
 from server.web.hub import Hub
 from server.web.metrics import Metrics
+from server.web.ograf import ROUTES as OGRAF_ROUTES
 from server.web.operators import generate_token, parse_tokens
 from server.web.overlays import ROUTES as OVERLAY_ROUTES
 from server.web.pages import index, templates
@@ -168,6 +169,7 @@ def create_app(
         *FEED_ROUTES,
         *API_ROUTES,
         *OVERLAY_ROUTES,
+        *OGRAF_ROUTES,
         *CONSOLE_ROUTES,
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
