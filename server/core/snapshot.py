@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +122,8 @@ def build_state(
     }
 
 
-def _text(value: Any) -> str:
+def flat_text(value: Any) -> str:
+    """A value as a flat row shows it: "" for null, true/false, else str()."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -168,21 +169,28 @@ def flat_row(state: Mapping[str, Any]) -> dict[str, str]:
     row["feed_error"] = state["feed"]["error"]
     row["held"] = state["held"]
     row["seq"] = state["seq"]
-    return {k: _text(v) for k, v in row.items()}
+    return {k: flat_text(v) for k, v in row.items()}
 
 
-def to_xml(row: Mapping[str, str]) -> bytes:
+def to_xml(rows: Sequence[Mapping[str, str]], tag: str = "game") -> bytes:
+    """``<shotfeed><tag>…</tag>…</shotfeed>``, one element per row, one child per column."""
     root = ET.Element("shotfeed")
-    game = ET.SubElement(root, "game")
-    for key, value in row.items():
-        ET.SubElement(game, key).text = value
+    for row in rows:
+        item = ET.SubElement(root, tag)
+        for key, value in row.items():
+            ET.SubElement(item, key).text = value
     xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return xml
 
 
-def to_csv(row: Mapping[str, str]) -> str:
+def to_csv(rows: Sequence[Mapping[str, str]], header: Sequence[str] | None = None) -> str:
+    """A header line (the first row's columns unless given), then one line per row."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(list(row))
-    writer.writerow(list(row.values()))
+    if header is not None:
+        writer.writerow(list(header))
+    elif rows:
+        writer.writerow(list(rows[0]))
+    for row in rows:
+        writer.writerow(list(row.values()))
     return buf.getvalue()

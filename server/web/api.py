@@ -38,6 +38,7 @@ from server.core.limits import (
 from server.core.operator_requests import PayloadTooLarge, RequestError, parse_graphic, parse_hold
 from server.core.override import Override, OverrideError, parse_patch, upstream_of
 from server.core.snapshot import flat_row, to_csv, to_xml
+from server.core.stat_rows import RowsError, columns, stats_rows
 from server.core.tracker import shot_data
 from server.errors import ConfigError
 from server.live.following import Games, check_game_id
@@ -311,12 +312,12 @@ def _flat(request: Request) -> dict[str, str]:
 
 @keyed
 async def game_state_xml(request: Request) -> Response:
-    return Response(to_xml(_flat(request)), media_type="application/xml")
+    return Response(to_xml([_flat(request)]), media_type="application/xml")
 
 
 @keyed
 async def game_state_csv(request: Request) -> Response:
-    return Response(to_csv(_flat(request)), media_type="text/csv; charset=utf-8")
+    return Response(to_csv([_flat(request)]), media_type="text/csv; charset=utf-8")
 
 
 @keyed
@@ -349,6 +350,46 @@ async def game_config(request: Request) -> Response:
     """Teams and roster as set with PUT .../config (what the operator console edits)."""
     game = _games(request).games[_game_id(request)]
     return OrjsonResponse(game.config.to_data())
+
+
+def _stats_query(request: Request) -> dict[str, str | None]:
+    q = request.query_params
+    return {"rows": q.get("rows"), "team": q.get("team"), "pid": q.get("pid")}
+
+
+def _stats_rows(request: Request) -> tuple[list[dict[str, str]], list[str]]:
+    game = _games(request).games[_game_id(request)]
+    query = _stats_query(request)
+    try:
+        rows = stats_rows(game.splits, **query)
+    except RowsError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from exc
+    return rows, columns(game.splits, query["rows"])
+
+
+@keyed
+async def game_stats(request: Request) -> Response:
+    """The tracking splits (docs/stats.md), kept computed by the game: no recount per request."""
+    return OrjsonResponse(_games(request).games[_game_id(request)].splits)
+
+
+@keyed
+async def game_stats_xml(request: Request) -> Response:
+    rows, _ = _stats_rows(request)
+    tag = "team" if request.query_params.get("rows") == "teams" else "player"
+    return Response(to_xml(rows, tag), media_type="application/xml")
+
+
+@keyed
+async def game_stats_csv(request: Request) -> Response:
+    rows, header = _stats_rows(request)
+    return Response(to_csv(rows, header), media_type="text/csv; charset=utf-8")
+
+
+@keyed
+async def game_stats_flat(request: Request) -> Response:
+    rows, _ = _stats_rows(request)
+    return OrjsonResponse(rows)
 
 
 @keyed
@@ -608,6 +649,10 @@ ROUTES = [
     Route("/api/games/{event_id}/state.flat.json", game_state_flat, methods=["GET"]),
     Route("/api/games/{event_id}/events", game_events, methods=["GET"]),
     Route("/api/games/{event_id}/shots", game_shots, methods=["GET"]),
+    Route("/api/games/{event_id}/stats", game_stats, methods=["GET"]),
+    Route("/api/games/{event_id}/stats.xml", game_stats_xml, methods=["GET"]),
+    Route("/api/games/{event_id}/stats.csv", game_stats_csv, methods=["GET"]),
+    Route("/api/games/{event_id}/stats.flat.json", game_stats_flat, methods=["GET"]),
     Route("/api/games/{event_id}/graphics", fire_graphic, methods=["POST"]),
     Route("/api/games/{event_id}/hold", hold, methods=["POST"]),
     Route("/api/games/{event_id}/panic", panic, methods=["POST"]),
