@@ -43,8 +43,11 @@ import anyio
 import orjson
 
 from server.config import Settings
-from server.core import tracker
-from server.core.shots import ShotParser
+from server.core import tracker, zones
+from server.core.events import STATS
+from server.core.roster import GameConfig
+from server.core.shots import MM_PER_FT, ShotParser
+from server.core.splits import Splits
 from server.core.tracker import GameState, PollContext
 from server.live.ledger import Game
 from server.live.store import Store
@@ -55,6 +58,7 @@ HX, HY = -44, 12783
 THREE_MM = 6750  # a shot from beyond this is a three (consistent with is3)
 ATTRIBUTES = ("OTD", "CAS", "GUARDED", "UNGUARDED", "CLEAN", "LAYUP", "JUMPSHOT", "FADEAWAY")
 BASE_SHOTS = 400
+GOAL_MS = 2.5  # issue 12: with the splits recomputed (it was 2 ms without them)
 
 
 class GameScript:
@@ -86,6 +90,8 @@ class GameScript:
         px = round(HX + dist * math.sin(angle))
         py = round(HY - dist * math.cos(angle))
         is_make = rng.random() < 0.45 if made is None else made
+        # this hoop is at +y: hoop-relative feet flip both axes (Shot.hoop_relative_ft)
+        z, az = zones.classify((HX - px) / MM_PER_FT, (HY - py) / MM_PER_FT, three)
         rec = dict(self.template)
         rec.update(
             t=self.t,
@@ -96,8 +102,8 @@ class GameScript:
             st="MAKE" if is_make else "MISS",
             is3=three,
             pts=(3 if three else 2) if is_make else -1,
-            z=rng.randint(1, 14),
-            az=rng.randint(1, 20),
+            z=z,
+            az=az,
             px=px,
             py=py,
             pz=rng.randint(300, 700),
@@ -184,6 +190,8 @@ def run_blocks(
     for b, (baseline, later) in enumerate(blocks):
         game = f"{prefix}-{b}"
         parser = ShotParser()
+        calc = Splits()
+        config = GameConfig()
         state = GameState(game)
         now = 1_663_900_000_000
 
@@ -192,6 +200,7 @@ def run_blocks(
         payload = parser.parse_body(baseline)
         det = tracker.detect(state, payload, PollContext(now_ms=now))
         encoded = [e.encode() for e in det.events]
+        splits = calc.compute(det.state.shots.values(), config, det.state)
         store.save(det.state, det.events, det.changed_shots, encoded=encoded)
         t1 = pc()
         timings.add("(c) baseline poll, 400 shots", t1 - t0)
@@ -206,19 +215,29 @@ def run_blocks(
             t1 = pc()
             det = tracker.detect(state, payload, PollContext(now_ms=now))
             t2 = pc()
-            encoded = [e.encode() for e in det.events]
-            store.save(det.state, det.events, det.changed_shots, encoded=encoded)
+            # as Game.apply_poll: the splits, and a stats event when they moved
+            new_state, events = det.state, list(det.events)
+            fresh = calc.compute(new_state.shots.values(), config, new_state)
+            if fresh != splits:
+                new_state, stats = tracker.append(new_state, STATS, fresh, now)
+                events.append(stats)
+                splits = fresh
             t3 = pc()
-            timings.add("(a) changed poll: parse+detect+persist", t3 - t0)
+            encoded = [e.encode() for e in events]
+            store.save(new_state, events, det.changed_shots, encoded=encoded)
+            t4 = pc()
+            timings.add("(a) changed poll: parse+detect+stats+persist", t4 - t0)
             timings.add("    parse (ShotParser.parse_body)   ", t1 - t0)
             timings.add("    detect", t2 - t1)
-            timings.add("    persist (encode + Store.save)", t3 - t2)
+            timings.add("    stats (Splits.compute + compare)", t3 - t2)
+            timings.add("    persist (encode + Store.save)", t4 - t3)
             assert det.state_changed and len(det.changed_shots) == 1
-            for e in det.events:
+            for e in events:
                 counts[e.type] = counts.get(e.type, 0) + 1
-            state = det.state
+            state = new_state
 
-            # (b) the same bytes again half a second later: nothing changed, nothing written.
+            # (b) the same bytes again half a second later: nothing changed, nothing written,
+            # and no shot changed, so the splits are not even looked at (as Game.apply_poll).
             t0 = pc()
             payload = parser.parse_body(body)
             det = tracker.detect(state, payload, PollContext(now_ms=now + 500))
@@ -288,11 +307,11 @@ def main() -> None:
         print(timings.line(name))
     per_poll = {k: round(v / (args.blocks * args.per_block), 2) for k, v in counts.items()}
     print(f"\nevents per changed poll (mean): {per_poll}")
-    med = statistics.median(timings.samples["(a) changed poll: parse+detect+persist"])
+    med = statistics.median(timings.samples["(a) changed poll: parse+detect+stats+persist"])
     unchanged = statistics.median(timings.samples["(b) unchanged poll: parse+detect"])
-    verdict = "MET" if med <= 2.0 else "MISSED"
+    verdict = "MET" if med <= GOAL_MS else "MISSED"
     print(
-        f"goal: changed poll <= 2 ms median -> {verdict} ({med:.3f} ms); "
+        f"goal: changed poll <= {GOAL_MS} ms median -> {verdict} ({med:.3f} ms); "
         f"unchanged poll {unchanged:.3f} ms ({unchanged / med:.0%} of a changed one)"
     )
 

@@ -32,6 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Any, Final
 
 from server.core.roster import GameConfig
@@ -177,8 +178,7 @@ def _number_order(number: str | None) -> tuple[int, int, str]:
 _UNSET: Final = "?"
 
 
-def _time_order(known: KnownShot) -> tuple[int, str]:
-    return known.shot.t, known.key
+_time_order: Final = attrgetter("shot.t", "key")
 
 
 _SIDE_ORDER: Final = {HOME: 0, AWAY: 1, None: 2}
@@ -202,11 +202,8 @@ class Splits:
 
     def _line(self, key: tuple[str, str | None], shots: list[_Counted]) -> dict[str, Any]:
         hit = self._lines.get(key)
-        if (
-            hit is not None
-            and len(hit[0]) == len(shots)
-            and all(a is b for a, b in zip(hit[0], shots, strict=True))
-        ):
+        # Tuple equality compares by identity first, in C: an unchanged line costs no Python.
+        if hit is not None and hit[0] == tuple(shots):
             return hit[1]
         return _line(shots)
 
@@ -221,10 +218,12 @@ class Splits:
         by_player: defaultdict[str, list[_Counted]] = defaultdict(list)
         last_tid: dict[str, str | None] = {}
         sides: dict[str | None, str | None] = {}
+        get = cache.get
         for known in present:
-            hit = cache.get(id(known))
+            ident = id(known)
+            hit = get(ident)
             c = hit[1] if hit is not None and hit[0] is known else make(known)
-            counted[id(known)] = (known, c)
+            counted[ident] = (known, c)
             shot = known.shot
             tid = shot.tid
             side = sides.get(tid, _UNSET)
