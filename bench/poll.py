@@ -44,7 +44,7 @@ import orjson
 
 from server.config import Settings
 from server.core import tracker, zones
-from server.core.events import STATS
+from server.core.derived import after_step
 from server.core.roster import GameConfig
 from server.core.shots import MM_PER_FT, ShotParser
 from server.core.splits import Splits
@@ -216,12 +216,11 @@ def run_blocks(
             det = tracker.detect(state, payload, PollContext(now_ms=now))
             t2 = pc()
             # as Game.apply_poll: the splits, and a stats event when they moved
-            new_state, events = det.state, list(det.events)
-            fresh = calc.compute(new_state.shots.values(), config, new_state)
-            if fresh != splits:
-                new_state, stats = tracker.append(new_state, STATS, fresh, now)
-                events.append(stats)
-                splits = fresh
+            derived = after_step(
+                calc, splits, det.state, det.events, config, now, shots_changed=True
+            )
+            new_state, events = derived.state, derived.events
+            splits = derived.splits or splits
             t3 = pc()
             encoded = [e.encode() for e in events]
             store.save(new_state, events, det.changed_shots, encoded=encoded)

@@ -27,7 +27,8 @@ import anyio.to_thread
 
 from server.config import Settings
 from server.core import tracker
-from server.core.events import CONFIG, STATS, Event
+from server.core.derived import after_step
+from server.core.events import CONFIG, Event
 from server.core.onair import OnAir
 from server.core.override import Override
 from server.core.roster import GameConfig
@@ -134,19 +135,20 @@ class Game:
             for warning in detection.warnings:
                 log.warning("game %s: %s", self.id, warning)
             if detection.state_changed:
-                state, events = detection.state, list(detection.events)
-                splits = None
-                if detection.changed_shots:
-                    splits = self._splits.compute(state.shots.values(), self.config, state)
-                    if splits == self.splits:
-                        splits = None
-                    elif events or self.state.baseline:
-                        # First sight stays silent (no event at all); after it, a poll whose
-                        # shots moved the splits says so, in the same commit as its events.
-                        state, event = tracker.append(
-                            state, STATS, splits, ctx.now_ms, stale=ctx.after_outage
-                        )
-                        events.append(event)
+                # First sight stays silent (no event at all); after it, a poll whose shots
+                # moved the splits says so, in the same commit as its events.
+                derived = after_step(
+                    self._splits,
+                    self.splits,
+                    detection.state,
+                    detection.events,
+                    self.config,
+                    ctx.now_ms,
+                    shots_changed=bool(detection.changed_shots),
+                    announce=self.state.baseline,
+                    stale=ctx.after_outage,
+                )
+                state, events, splits = derived.state, derived.events, derived.splits
                 detection = replace(detection, state=state, events=events)
                 try:
                     await self._commit(state, events, detection.changed_shots, splits=splits)
@@ -224,14 +226,11 @@ class Game:
         async with self._lock:
             now = self.now_ms()
             state, event = tracker.append(self.state, CONFIG, config.to_data(), now)
-            events = [event]
             # Names, numbers and which team id is home move the splits' rows: say so at once.
-            splits: dict[str, Any] | None = None
-            fresh = self._splits.compute(state.shots.values(), config, state)
-            if fresh != self.splits:
-                splits = fresh
-                state, stats = tracker.append(state, STATS, fresh, now)
-                events.append(stats)
+            derived = after_step(
+                self._splits, self.splits, state, [event], config, now, shots_changed=True
+            )
+            state, events, splits = derived.state, derived.events, derived.splits
             # One transaction: a config the store took always has the event that announces it.
             await self._commit(
                 state,
