@@ -86,3 +86,16 @@ def test_doc_is_what_the_generator_makes_now(doc: str) -> None:
     tool = _load_tool()
     wanted = tool.splice(doc, tool.render_examples())
     assert doc == wanted, "docs/events.md is out of date: run python tools/gen_event_examples.py"
+
+
+def test_zone_map_pictures_are_current() -> None:
+    """docs/zones.svg and docs/advanced-zones.svg are what tools/gen_zone_maps.py draws now."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_zone_maps", ROOT / "tools" / "gen_zone_maps.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--check"]) == 0, "stale: run python tools/gen_zone_maps.py"
+    stats = (ROOT / "docs" / "stats.md").read_text(encoding="utf-8")
+    assert "](zones.svg)" in stats and "](advanced-zones.svg)" in stats
