@@ -54,6 +54,13 @@ BINDINGS: Final[tuple[tuple[tuple[str, ...], str, str, str], ...]] = (
     ),
     (("t", "T"), "three", "T", "three-pointer splash by hand (the player picked under Graphics)"),
     (("Shift+U",), "undo", "Shift+U", "undo the last override change"),
+    (
+        ("a", "A"),
+        "acceptSuggestion",
+        "A",
+        "accept the top suggestion: its graphic goes on air (Suggestions)",
+    ),
+    (("d", "D"), "dismissSuggestion", "D", "dismiss the top suggestion"),
 )
 
 # key -> what it does, as the console page lists it.
