@@ -21,6 +21,9 @@ OVERLAYS: dict[str, str] = {
     "shotchart": "Half-court shot chart, makes and misses",
     "scoreboard": "Full-screen arena scoreboard",
     "lowerthird": "Lower third with free text, fired from the operator console",
+    "playercard": "Player card: a player's line tonight with a zone map and guarded/unguarded",
+    "zones": "Half court coloured by FG% per zone, for a team or a player",
+    "compare": "Home vs away on any tracking split",
 }
 
 
