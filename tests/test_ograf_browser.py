@@ -352,10 +352,12 @@ def test_every_overlay_loads_paints_nothing_before_play_and_clears(rig: Rig, hos
         assert len(results) == len(names)
         return results
 
-    loaded = all_("load", {"data": {"game": GAME}, "renderType": "realtime"})
+    # a field the schema does not list (a per-page parameter) reaches the page's query too
+    loaded = all_("load", {"data": {"game": GAME, "team": "home"}, "renderType": "realtime"})
     assert [r["statusCode"] for r in loaded] == [200] * len(names), loaded
     for name in names:
         hp.wait_frame(name, "window.shotfeed.feed.hasState")
+        assert "team=home" in hp.overlay_frame(name).url
     hp.page.wait_for_timeout(100)
     visible = "window.graphics.map((g) => g.shadowRoot.querySelector('iframe.on') !== null)"
     assert hp.js(visible) == [False] * len(names)

@@ -73,7 +73,7 @@ def _default_game(request: Request) -> str | None:
 def _property(param: dict[str, Any], name: str) -> dict[str, Any]:
     """An overlay parameter's JSON Schema as a GDD property (colour pickers, durations)."""
     prop = dict(param)
-    if prop.get("pattern") == overlays._COLOR.pattern:
+    if prop.get("pattern") == overlays.PARAM_BY_NAME["home_color"].pattern:
         # GDD's colour type wants #rrggbb, lower case; the overlay takes #rgb too
         prop.update(gddType="color-rrggbb", pattern="^#[0-9a-f]{6}$")
     elif prop.get("type") == "integer" and name.endswith("_ms"):
