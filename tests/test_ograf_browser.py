@@ -24,17 +24,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
+from server.config import Settings
 from server.web.pages import OVERLAYS
 from tests import browser as shared
-from tests.browser import CONFIG, Rig
-from tests.server_fixtures import GAME
+from tests.browser import CONFIG, FeedServer, Rig, _free_port
+from tests.server_fixtures import AUTH, GAME, TOKEN, seed_doc
+from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 
 pytestmark = pytest.mark.network
 
 browser = shared.browser
 rig = shared.rig
+KEY = "ograf-overlay-key-for-tests-0123"
 
 # The host: a layer, and a renderer's few steps. It records every customElements.define, so
 # the test sees that importing the module registers nothing.
@@ -415,4 +419,57 @@ def test_the_zip_served_by_the_host_itself(rig: Rig, host: Host) -> None:
     assert call(hp, "stopAction", {})["statusCode"] == 200
     assert not hp.painted()
     hp.js("graphic.dispose({})")
+    hp.assert_clean()
+
+
+@pytest.fixture
+def keyed_rig(browser: Any, tmp_path: Path) -> Iterator[Rig]:
+    """The rig's server, with SHOTFEED_OVERLAY_KEY set (no teams configured)."""
+    upstream = ScriptedUpstream()
+    upstream.push(Reply(200, seed_doc()))
+    with LiveServer(upstream) as up:
+        settings = Settings(
+            base_url=up.url,
+            games=(GAME,),
+            db_path=str(tmp_path / "feed.db"),
+            operator_token=TOKEN,
+            poll_interval=0.1,
+            overlay_key=KEY,
+        )
+        server = FeedServer(settings, _free_port())
+        server.start()
+        try:
+            with httpx.Client(base_url=server.url, timeout=10, headers=AUTH) as http:
+                r = Rig(upstream, server, http, browser)
+                with_state = False
+                for _ in range(500):
+                    if r.state()["feed"]["lastSuccessAt"] is not None:
+                        with_state = True
+                        break
+                    threading.Event().wait(0.02)
+                assert with_state, "no first poll within 10 s"
+                try:
+                    yield r
+                finally:
+                    for op in r.pages:
+                        op.context.close()
+        finally:
+            server.stop()
+
+
+def test_keyed_server_wants_the_key_in_the_data(keyed_rig: Rig, host: Host) -> None:
+    hp = open_host(keyed_rig, host)
+    add(hp, f"{keyed_rig.url}/ograf/scorebug/scorebug.mjs")
+    res = load(hp, {"game": GAME})
+    assert res["statusCode"] == 403 and "key" in res["statusMessage"]
+    assert load(hp, {"game": GAME, "key": "wrong"})["statusCode"] == 403
+    assert not hp.painted()
+    assert load(hp, {"game": GAME, "key": KEY})["statusCode"] == 200
+    assert call(hp, "playAction", {})["currentStep"] == 0
+    frame = hp.overlay_frame("scorebug")
+    assert frame.evaluate("document.getElementById('home-num').textContent") == "11"
+    assert hp.painted()
+    assert any(f"key={KEY}" in u for u in hp.websockets)  # the overlay passed it on
+    hp.js("graphic.dispose({})")
+    # the refusals were answered as JSON by the bridge, not shown: no console error
     hp.assert_clean()
