@@ -336,6 +336,8 @@ def test_compare_table_one_split_and_the_query_split(rig: Rig) -> None:
     rig.fire("compare", {"split": "nonsense"})
     one.wait(f"!{CMP_ON}", timeout=2)
     table.wait(f"!{CMP_ON}", timeout=2)
+    one.page.wait_for_timeout(700)  # past an out-then-in: still off
+    assert not one.js(CMP_ON) and not table.js(CMP_ON)
     for op in (table, one):
         op.assert_clean()
 
@@ -382,7 +384,26 @@ def test_show_hide_panic_reload_and_casparcg(rig: Rig) -> None:
     cg.wait(CARD_ON, timeout=1)
     cg.js("window.stop()")
     cg.wait(f"!{CARD_ON}", timeout=1)
-    for page in (op, again, cg):
+    # a host's play() puts up the query's player even with nothing on air from the console;
+    # the operator's show overrides it, and hide (or panic) takes it off
+    rig.fire("playercard", {}, action="hide")
+    host = rig.open("playercard", autoplay="0", pid="7401")
+    host.js("window.play()")
+    host.wait(CARD_ON, timeout=1)
+    assert host.text("#pc-name") == "Sam Okafor"
+    rig.fire("playercard", {"pid": "7301"})
+    host.wait("document.getElementById('pc-name').textContent === 'Maya Ortiz'", timeout=2)
+    rig.fire("playercard", {}, action="hide")
+    host.wait(f"!{CARD_ON}", timeout=1)
+    rig.fire("playercard", {})  # shown again: the query's player, no play() needed now
+    host.wait(CARD_ON, timeout=1)
+    assert host.text("#pc-name") == "Sam Okafor"
+    host.js("window.play()")
+    rig.operator("POST", "/panic")
+    host.wait(f"!{CARD_ON}", timeout=1)
+    host.page.wait_for_timeout(200)
+    assert not host.js(CARD_ON)
+    for page in (op, again, cg, host):
         page.assert_clean()
 
 
