@@ -257,6 +257,15 @@ def test_scorebug_from_the_server_as_a_renderer_drives_it(rig: Rig, host: Host) 
     assert frame.evaluate("document.getElementById('bug').classList.contains('on')")
     assert hp.painted()
 
+    # an update the server refuses (no such game id): the graphic stays as it was, on air
+    res = call(hp, "updateAction", {"data": {"game": "not a game!"}})
+    assert res["statusCode"] == 400
+    assert hp.overlay_frame("scorebug").url == frame.url
+    assert call(hp, "updateAction", {"data": {"theme": "light"}})["statusCode"] == 200
+    frame = hp.overlay_frame("scorebug")
+    assert "game=EVT" in frame.url and "theme=light" in frame.url
+    assert hp.painted()
+
     # a custom action this graphic does not have
     res = call(hp, "customAction", {"id": "next", "payload": {}})
     assert res["statusCode"] == 404

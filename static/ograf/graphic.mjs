@@ -77,6 +77,7 @@ export function graphicClass(options) {
       }
       this._data = {};
       this._state = null; // the last data.state, handed to every new frame too
+      this._stateDue = false; // this._state still to hand to the current frame
       this._frame = null; // {iframe, origin, url, ready}
       this._frames = []; // every frame alive (the current one and one loading behind it)
       this._step = undefined; // undefined: the start/end state (nothing on air)
@@ -101,6 +102,7 @@ export function graphicClass(options) {
           this._listening = true;
         }
         this._data = {};
+        this._state = null;
         this._merge(p.data);
         return this._apply();
       });
@@ -152,8 +154,12 @@ export function graphicClass(options) {
       const p = isObject(params) ? params : {};
       return this._enqueue(async () => {
         if (!this._frame) return fail(409, "not loaded: load() first (or it failed)");
+        const before = Object.assign({}, this._data);
         this._merge(p.data);
-        return this._apply();
+        const res = await this._apply();
+        // refused (no such game, wrong key...): the graphic goes on as it was, with its data
+        if (res.statusCode !== 200) this._data = before;
+        return res;
       });
     }
 
