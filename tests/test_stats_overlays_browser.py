@@ -10,6 +10,7 @@ name as text, and asks nothing of anyone but the server.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,14 @@ def test_zones_team_player_advanced_map_and_highlight(rig: Rig) -> None:
     assert cells["1"]["label"] == "1/1" and cells["19"]["label"] == "0/1"
     assert cells["21"]["label"] == "0/0" and not any(c["hl"] for c in cells.values())
     assert op.text("#zn-sub") == "Shooting by advanced zone" and op.text("#zn-hl") == ""
+    assert op.text("#zn-chip") == "RIV"  # no number: the team's short name
+    # a zone nobody shot from is not labelled on air
+    shown = op.js(
+        "[...document.querySelectorAll('#zn-court-labels .zlabel')]"
+        ".filter(g => getComputedStyle(g).display !== 'none').map(g => g.dataset.zone)"
+    )
+    assert shown == ["1", "19"]
+    shoot(op, "zones-advanced")
     assert op.js("getComputedStyle(document.querySelector('#panel .chip')).backgroundColor") == (
         "rgb(185, 28, 28)"  # away's colour
     )
@@ -477,3 +486,30 @@ def test_hostile_names_and_labels_are_text(rig: Rig) -> None:
     for op in pages:
         assert op.dialogs == []
         op.assert_clean()
+
+
+def test_casparcg_update_with_splits_and_graphics_without_a_websocket(rig: Rig) -> None:
+    play_game(rig)
+    doc = wait_stats(rig, lambda d: player(d, "7401")["fga"] == 2)
+    op = rig.open("zones", wait_ready=False, game="NOT-FOLLOWED", autoplay="0")
+    op.wait("typeof window.update === 'function'")
+    op.page.wait_for_timeout(300)
+    assert not op.js("window.shotfeed.feed.connected") and not op.js(ZONES_ON)
+    state = {"splits": doc, "graphics": {"zones": {"team": "away", "highlight": "1"}}}
+    op.js("d => window.update(d)", json.dumps(state))
+    op.page.wait_for_timeout(100)
+    assert not op.js(ZONES_ON)  # loaded, waiting for play()
+    op.js("window.play()")
+    op.wait(ZONES_ON, timeout=1)
+    assert op.text("#zn-title") == "Riverside Otters" and op.text("#zn-fg") == "1/2"
+    assert zone_cells(op, "zn-court")["1"]["hl"] is True
+    # a stats event handed to update() changes the numbers, without a pop
+    away = {**doc["teams"]["away"], "fgm": 2, "fga": 3}
+    event = {"type": "stats", "data": {**doc, "teams": {**doc["teams"], "away": away}}}
+    op.js("d => window.update(d)", json.dumps(event))
+    op.wait("document.getElementById('zn-fg').textContent === '2/3'", timeout=1)
+    assert op.js("document.querySelectorAll('#panel .tick').length") == 0
+    op.js("window.stop()")
+    op.wait(f"!{ZONES_ON}", timeout=1)
+    assert op.played() == ['{"team":"away","map":"zones","highlight":"1"}']
+    op.assert_clean()
