@@ -25,8 +25,25 @@ const OVERRIDE_FIELDS = ["home", "away", "period", "clock"];
 const EVENT_TYPES = [
   "shot", "made_three", "shot_update", "shot_removed", "score_update", "period_change",
   "game_status", "clock", "feed_status", "scoring_run", "hot_hand", "graphic", "hold", "config",
-  "override",
+  "override", "stats", "suggestion",
 ];
+// Suggestions (server/core/suggestions.py): its RULES (GET /api/operator's suggestionRules
+// when the server sends them), and the hold route's autofire key of a rule. Unlike an automatic
+// type, a rule absent from autofire is NOT armed.
+const SUGGESTION_RULES = ["scoring_run", "shooting_night", "zone_streak", "longest_make", "guarded_split"];
+const AUTOFIRE_PREFIX = "suggestion:";
+const SUGGESTION_GONE = ["unknown_suggestion", "suggestion_closed", "suggestion_expired"];
+const SUGGESTIONS_EVERY_MS = 500;
+// What the compare graphic can show (overlays/compare.html), besides distance.<band>.
+const COMPARE_SPLITS = {
+  fg: "FG",
+  fg3: "3PT",
+  points: "points",
+  guarded: "guarded",
+  unguarded: "unguarded",
+  offDribble: "off the dribble",
+  catchShoot: "catch and shoot",
+};
 const FEED_WORDS = {
   forbidden:
     "ShotTracker refused the request (403): the request signature was rejected. Check " +
@@ -65,6 +82,7 @@ const S = {
   overlayKey: null,
   overlays: cfg.overlays || [],
   automatic: cfg.automatic || [],
+  suggestionRules: SUGGESTION_RULES,
   games: [],
   store: null, // /healthz's store: {ok, error, message, since}; null until read
   game: null,
@@ -79,6 +97,12 @@ const S = {
   config: null, // {home, away, roster} of the selected game (GET .../config, then config events)
   configSig: "",
   rosterSig: "",
+  suggestions: new Map(), // id -> open suggestion (hello state.suggestions, then suggestion events)
+  suggestionsSeq: 0, // the hello's seq: suggestion events up to it are in state.suggestions
+  suggestionsClosed: new Set(), // ids closed (an answer can arrive before the feed's event)
+  suggestionsPending: new Set(), // ids with an accept / dismiss in flight
+  splits: null, // the game's tracking splits (hello state.splits, then stats events)
+  playersSig: "",
 };
 
 // -- talking to the server --------------------------------------------------------------------
@@ -171,11 +195,13 @@ async function act(label, fn, { key = label } = {}) {
  * server already did, not on a state one event behind.
  */
 function remember(out) {
-  const ev = out && out.event;
-  if (!ev || typeof ev.seq !== "number" || ev.game !== S.game) return;
-  S.acted.push({ ev, at: Date.now() });
-  if (S.acted.length > 50) S.acted.shift();
-  scheduleRender();
+  const list = out && Array.isArray(out.events) ? out.events : out && out.event ? [out.event] : [];
+  for (const ev of list) {
+    if (!ev || typeof ev.seq !== "number" || ev.game !== S.game) continue;
+    S.acted.push({ ev, at: Date.now() });
+    if (S.acted.length > 50) S.acted.shift();
+  }
+  if (list.length) scheduleRender();
 }
 
 /** The state as the server has it now: the feed's, plus the answered events it has not yet. */
@@ -225,6 +251,10 @@ async function login(token) {
   S.overlayKey = me.overlayKey || null;
   if (Array.isArray(me.overlays)) S.overlays = me.overlays;
   if (Array.isArray(me.automatic)) S.automatic = me.automatic;
+  if (Array.isArray(me.suggestionRules) && me.suggestionRules.every((r) => typeof r === "string")) {
+    S.suggestionRules = me.suggestionRules;
+    renderSuggestionArms();
+  }
   $("login").hidden = true;
   text($("who"), `operator: ${me.operator}`);
   document.body.classList.remove("booting");
@@ -250,8 +280,10 @@ $("logout").addEventListener("click", () => {
 
 // -- games, feed health -----------------------------------------------------------------------
 
+/** The server's clock now: the feed's estimate from the events' `at`, else the page's. */
 function serverNow() {
-  return Date.now() - S.clockOffset;
+  const off = S.feed ? S.feed.offset() : null;
+  return Date.now() - (typeof off === "number" ? off : S.clockOffset);
 }
 
 function ago(ms) {
@@ -437,6 +469,14 @@ function selectGame(id) {
   S.acted = [];
   S.configSig = "";
   S.rosterSig = "";
+  S.suggestions.clear();
+  S.suggestionsSeq = 0;
+  S.suggestionsClosed.clear();
+  S.suggestionsPending.clear();
+  S.splits = null;
+  S.playersSig = "";
+  renderSuggestions();
+  renderPlayers();
   renderLog();
   renderAudit();
   if (id) {
@@ -462,7 +502,16 @@ function selectGame(id) {
     if (info.reason === "hello") {
       loadHistory(feed, state.seq);
       loadConfig(feed);
+      seedSuggestions(state);
+      if (isObj(state.splits)) setSplits(state.splits);
     }
+  });
+  feed.on("suggestion", (ev) => {
+    if (feed !== S.feed || typeof ev.seq !== "number" || ev.seq <= S.suggestionsSeq) return;
+    applySuggestion(ev.data);
+  });
+  feed.on("stats", (ev) => {
+    if (feed === S.feed && isObj(ev.data)) setSplits(ev.data);
   });
   feed.on("change", () => scheduleRender());
   feed.on("connection", (up) => {
@@ -593,6 +642,10 @@ function summary(ev) {
       return `teams / roster (${Object.keys(d.roster || {}).length} players)`;
     case "override":
       return `${d.action}: ${d.active ? shortJson(d.fields) : "cleared — upstream on air"}`;
+    case "suggestion":
+      return `${d.status}${d.by ? ` by ${d.by}` : ""} ${d.rule}: ${d.text} → ${d.graphic}`;
+    case "stats":
+      return `splits: ${Array.isArray(d.players) ? d.players.length : 0} players`;
     default:
       return shortJson(d);
   }
@@ -785,6 +838,10 @@ function render() {
     const b = $(`arm-${type}`);
     if (b) b.setAttribute("aria-pressed", has && st.autofire[type] === false ? "false" : "true");
   }
+  for (const rule of S.suggestionRules) {
+    const b = $(`sugg-arm-${rule}`);
+    if (b) b.setAttribute("aria-pressed", has && st.autofire[AUTOFIRE_PREFIX + rule] === true ? "true" : "false");
+  }
 
   renderOverride(has ? st : null);
   renderOnAir(has ? st : null);
@@ -893,6 +950,7 @@ function renderSetup() {
     ...pids.map((pid) => el("option", { value: pid, text: `${who({ ...roster[pid], id: pid })}` })),
   );
   if (pids.includes(chosen)) select.value = chosen;
+  renderPlayers();
 }
 
 setInterval(() => {
@@ -1261,6 +1319,250 @@ $("roster-import").addEventListener("click", async () => {
 $("hold").addEventListener("click", () => toggleHold());
 $("panic").addEventListener("click", () => panic());
 
+// -- suggestions ----------------------------------------------------------------------------------
+//
+// The open suggestions come with the hello (state.suggestions) and change with `suggestion`
+// events: "open" adds one, any other status (withdrawn, replaced, accepted, dismissed) takes it
+// away. One past its expiresAt (server clock) is hidden. Texts are set as text, never as HTML.
+
+function idNumber(id) {
+  const m = /^s(\d+)$/.exec(String(id));
+  return m ? parseInt(m[1], 10) : 0;
+}
+
+function applySuggestion(d) {
+  if (!isObj(d) || typeof d.id !== "string") return;
+  if (d.status === "open" && !S.suggestionsClosed.has(d.id)) {
+    S.suggestions.set(d.id, d);
+  } else if (d.status !== "open") {
+    S.suggestions.delete(d.id);
+    S.suggestionsClosed.add(d.id);
+  }
+  scheduleSuggestions();
+}
+
+function seedSuggestions(state) {
+  // the hello's list is the whole truth up to its seq (also after a server on a new store)
+  S.suggestions.clear();
+  S.suggestionsClosed.clear();
+  S.suggestionsSeq = typeof state.seq === "number" ? state.seq : 0;
+  for (const d of Array.isArray(state.suggestions) ? state.suggestions : []) {
+    if (isObj(d) && typeof d.id === "string" && d.status === "open") S.suggestions.set(d.id, d);
+  }
+  scheduleSuggestions();
+}
+
+/** Open, unexpired suggestions, best score first (newest first among equals), as the server. */
+function openSuggestions() {
+  const now = serverNow();
+  const out = [];
+  for (const [id, d] of S.suggestions) {
+    if (typeof d.expiresAt === "number" && d.expiresAt <= now) S.suggestions.delete(id);
+    else out.push(d);
+  }
+  return out.sort((a, b) => (Number(b.score) || 0) - (Number(a.score) || 0) || idNumber(b.id) - idNumber(a.id));
+}
+
+let suggestionsPending = false;
+function scheduleSuggestions() {
+  if (suggestionsPending) return;
+  suggestionsPending = true;
+  requestAnimationFrame(() => {
+    suggestionsPending = false;
+    renderSuggestions();
+  });
+}
+
+function secondsLeft(d) {
+  if (typeof d.expiresAt !== "number") return "";
+  return `${Math.max(0, Math.ceil((d.expiresAt - serverNow()) / 1000))} s`;
+}
+
+/** Rows keyed by id and updated in place: a list rebuilt every half second would eat clicks. */
+const suggestionRows = new Map(); // id -> {li, left}
+
+function suggestionRow(d) {
+  let r = suggestionRows.get(d.id);
+  if (r) return r;
+  const left = el("span", { class: "left mono" });
+  const accept = el("button", { type: "button", class: "primary accept", text: "Accept", onclick: () => decideSuggestion(d.id, "accept") });
+  const dismiss = el("button", { type: "button", class: "dismiss", text: "Dismiss", onclick: () => decideSuggestion(d.id, "dismiss") });
+  const li = el(
+    "li",
+    { dataset: { sid: d.id, rule: d.rule } },
+    el("b", { class: "score mono", text: d.score, title: "score: higher first" }),
+    el(
+      "span",
+      { class: "what" },
+      el("span", { class: "say", text: d.text }),
+      el("span", { class: "graphic dim", text: `${d.graphic} ${shortJson(d.payload, 60)} · ${d.rule}` }),
+    ),
+    left,
+    el("span", { class: "keys" }),
+    accept,
+    dismiss,
+  );
+  r = { li, left, keys: li.querySelector(".keys") };
+  suggestionRows.set(d.id, r);
+  return r;
+}
+
+function renderSuggestions() {
+  const list = $("suggestions");
+  const shown = openSuggestions();
+  const ids = new Set(shown.map((d) => d.id));
+  for (const [id, r] of suggestionRows) {
+    if (!ids.has(id)) {
+      r.li.remove();
+      suggestionRows.delete(id);
+    }
+  }
+  let empty = list.querySelector(".empty");
+  if (!shown.length) {
+    if (!empty) list.append(el("li", { class: "empty" }, el("span", { text: "no suggestion now" })));
+    return;
+  }
+  if (empty) empty.remove();
+  const top = topSuggestion(shown);
+  shown.forEach((d, i) => {
+    const r = suggestionRow(d);
+    text(r.left, secondsLeft(d));
+    r.li.classList.toggle("top", top === d);
+    r.li.classList.toggle("pending", S.suggestionsPending.has(d.id));
+    if (top === d && !r.keys.childNodes.length) r.keys.replaceChildren(el("kbd", { text: "A" }), el("kbd", { text: "D" }));
+    else if (top !== d && r.keys.childNodes.length) r.keys.replaceChildren();
+    if (list.children[i] !== r.li) list.insertBefore(r.li, list.children[i] || null);
+  });
+}
+
+/** The one the A / D keys act on: the best not already being accepted or dismissed. */
+function topSuggestion(shown = openSuggestions()) {
+  return shown.find((d) => !S.suggestionsPending.has(d.id)) || null;
+}
+
+function decideSuggestion(sid, action) {
+  const d = S.suggestions.get(sid);
+  const label = `${action} suggestion “${d ? d.text : sid}”`;
+  S.suggestionsPending.add(sid);
+  scheduleSuggestions();
+  return act(
+    label,
+    async () => {
+      needGame();
+      try {
+        return await api("POST", gamePath(`/suggestions/${encodeURIComponent(sid)}/${action}`));
+      } catch (err) {
+        // gone on the server (closed, expired, unknown): gone here too; the message says why
+        if (err instanceof HttpError && SUGGESTION_GONE.includes(err.code)) applySuggestion({ id: sid, status: "closed" });
+        throw err;
+      }
+    },
+    { key: `suggestion-${sid}` },
+  ).then((out) => {
+    S.suggestionsPending.delete(sid);
+    for (const ev of (out && Array.isArray(out.events) ? out.events : [])) {
+      if (ev && ev.type === "suggestion" && ev.game === S.game) applySuggestion(ev.data);
+    }
+    scheduleSuggestions();
+    return out;
+  });
+}
+
+function decideTop(action) {
+  const top = topSuggestion();
+  if (!top) {
+    status(`✗ no suggestion to ${action}`, "bad");
+    return null;
+  }
+  return decideSuggestion(top.id, action);
+}
+
+function toggleSuggestionArm(rule) {
+  const st = state();
+  const key = AUTOFIRE_PREFIX + rule;
+  const armed = !!(st && st.autofire[key] === true);
+  return act(`${armed ? "disarm" : "arm"} autofire of ${rule} suggestions`, () => {
+    needGame();
+    return api("POST", gamePath("/hold"), { json: { autofire: { [key]: !armed } } });
+  }, { key: `arm-${key}` });
+}
+
+function renderSuggestionArms() {
+  $("sugg-autofire").replaceChildren(
+    ...S.suggestionRules.map((rule) =>
+      el("button", { type: "button", class: "sugg-arm", id: `sugg-arm-${rule}`, "aria-pressed": "false", text: rule, title: `autofire ${rule} suggestions`, onclick: () => toggleSuggestionArm(rule) }),
+    ),
+  );
+  scheduleRender();
+}
+renderSuggestionArms();
+
+// -- stats graphics by hand: playercard, zones, compare ------------------------------------------
+
+function setSplits(splits) {
+  S.splits = splits;
+  renderPlayers();
+}
+
+/** pid -> label, from the roster and the splits' players (a player with shots and no roster). */
+function players() {
+  const out = new Map();
+  const rows = S.splits && Array.isArray(S.splits.players) ? S.splits.players : [];
+  for (const p of rows) if (isObj(p) && typeof p.pid === "string") out.set(p.pid, who({ id: p.pid, name: p.name, number: p.number }));
+  for (const [pid, p] of Object.entries(roster())) out.set(pid, who({ ...p, id: pid }));
+  return [...out.entries()].sort((a, b) => a[1].localeCompare(b[1]) || a[0].localeCompare(b[0]));
+}
+
+function renderPlayers() {
+  const list = players();
+  const sig = JSON.stringify(list);
+  if (sig === S.playersSig) return;
+  S.playersSig = sig;
+  const pc = $("pc-player");
+  const zs = $("zones-subject");
+  const pcWas = pc.value;
+  const zsWas = zs.value;
+  pc.replaceChildren(el("option", { value: "", text: "(pick a player)" }), ...list.map(([pid, label]) => el("option", { value: pid, text: label })));
+  zs.replaceChildren(
+    el("option", { value: "team:home", text: "home team" }),
+    el("option", { value: "team:away", text: "away team" }),
+    ...list.map(([pid, label]) => el("option", { value: `pid:${pid}`, text: label })),
+  );
+  if ([...pc.options].some((o) => o.value === pcWas)) pc.value = pcWas;
+  if ([...zs.options].some((o) => o.value === zsWas)) zs.value = zsWas;
+}
+
+function showPlayerCard() {
+  const pid = $("pc-player").value;
+  if (!pid) {
+    status("✗ player card: pick a player first", "bad");
+    return null;
+  }
+  return showGraphic("playercard", { pid }, `player card ${$("pc-player").selectedOptions[0].textContent}`);
+}
+
+function zonesPayload() {
+  const [kind, id] = $("zones-subject").value.split(/:(.*)/s);
+  const payload = kind === "pid" ? { pid: id } : { team: id === "away" ? "away" : "home" };
+  payload.map = $("zones-map").value === "advancedZones" ? "advancedZones" : "zones";
+  return payload;
+}
+
+$("compare-split").replaceChildren(
+  ...Object.entries(COMPARE_SPLITS).map(([value, label]) => el("option", { value, text: label })),
+  ...(globalThis.ShotfeedContract.distanceBands || []).map((band) => el("option", { value: `distance.${band}`, text: `${band} ft` })),
+);
+
+$("pc-show").addEventListener("click", () => showPlayerCard());
+$("pc-hide").addEventListener("click", () => hideGraphic("playercard"));
+$("zones-show").addEventListener("click", () => showGraphic("zones", zonesPayload(), `zones ${$("zones-subject").selectedOptions[0].textContent}`));
+$("zones-hide").addEventListener("click", () => hideGraphic("zones"));
+$("compare-show").addEventListener("click", () => showGraphic("compare", { split: $("compare-split").value }, `compare ${$("compare-split").value}`));
+$("compare-hide").addEventListener("click", () => hideGraphic("compare"));
+for (const id of ["pc-player", "zones-subject", "zones-map", "compare-split"]) {
+  $(id).addEventListener("change", () => $(id).blur());
+}
+
 // -- keyboard -----------------------------------------------------------------------------------
 
 const TEXT_INPUTS = new Set(["text", "password", "search", "number", "email", "url", "tel", ""]);
@@ -1291,6 +1593,8 @@ document.addEventListener("keydown", (e) => {
   else if (action === "three") showThree();
   else if (action === "undo") undoOverride();
   else if (action === "preset") firePreset(parseInt(k, 10) - 1);
+  else if (action === "acceptSuggestion") decideTop("accept");
+  else if (action === "dismissSuggestion") decideTop("dismiss");
   else done = false;
   if (done) e.preventDefault();
 });
@@ -1305,6 +1609,7 @@ function start() {
   S.timers.push(setInterval(() => {
     if (document.visibilityState !== "hidden") refreshAudit();
   }, AUDIT_EVERY_MS));
+  S.timers.push(setInterval(renderSuggestions, SUGGESTIONS_EVERY_MS)); // countdowns, expiry
 }
 
 window.shotfeedConsole = S; // for tests and a curious operator's devtools
