@@ -169,6 +169,8 @@ def test_playercard_shows_the_players_line_from_the_server(rig: Rig) -> None:
         "rgb(29, 78, 216)"
     )
     assert op.played() == []
+    # points from the field (no free throws in the shot feed), and labelled so
+    assert op.text("#card .figs .fig:first-child .k") == "FG PTS"
     assert op.js("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
     # it asked for the splits: the socket's types include stats
     assert any("types=" in u and "stats" in u for u in op.websockets), op.websockets
