@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -514,4 +515,23 @@ def test_casparcg_update_with_splits_and_graphics_without_a_websocket(rig: Rig) 
     op.js("window.stop()")
     op.wait(f"!{ZONES_ON}", timeout=1)
     assert op.played() == ['{"team":"away","map":"zones","highlight":"1"}']
+    op.assert_clean()
+
+
+def test_delay_ms_holds_the_splits_back_and_query_colours_apply(rig: Rig) -> None:
+    play_game(rig)
+    wait_stats(rig, lambda d: player(d, "7301")["fga"] == 4)
+    rig.fire("playercard", {"pid": "7301"})
+    op = rig.open("playercard", delay_ms="1500", home_color="#00aa44", wait_ready=False)
+    op.wait(CARD_ON, timeout=5)
+    head = "getComputedStyle(document.querySelector('#card .head')).backgroundColor"
+    assert op.js(head) == "rgb(0, 170, 68)"  # ?home_color over the server's colour
+    more = tracked(7000, z=11, az=16, attributes=("OTD", "UNGUARDED"), feet=23.0)
+    play_game(rig, [*GAME_SHOTS, more], home=11, away=2)
+    wait_stats(rig, lambda d: player(d, "7301")["fga"] == 5)
+    seen = time.monotonic()
+    op.page.wait_for_timeout(700)
+    assert op.text("#pc-pts") == "8"  # the server has it; the delayed page not yet
+    op.wait("document.getElementById('pc-pts').textContent === '11'", timeout=3)
+    assert time.monotonic() - seen > 0.9
     op.assert_clean()
