@@ -1,13 +1,14 @@
-"""What a game derives from its shots after each step: the splits, and the ``stats`` event.
+"""What a game derives after each step: the splits with their ``stats`` event, and the
+operator's ``suggestion`` events (with the graphics an armed rule fires by itself).
 
 Why apart from the detector: ``tracker.detect`` says what changed in the upstream's data; the
-splits are a view of the result, and the rules for when that view is news (after a poll whose
-shots moved them, after a config change; never on first sight) are the same for the live game
-(``server.live.ledger``), the poll benchmark and the generated docs. One function keeps them
-the same everywhere.
+splits and the suggestions are views of the result, and the rules for when they are news
+(after a poll whose shots moved them, after a config change; never on first sight) are the
+same for the live game (``server.live.ledger``), the poll benchmark and the generated docs. One
+function keeps them the same everywhere.
 
-Pure: the calculator's memory (:class:`~server.core.splits.Splits`) is passed in and only ever
-makes the result cheaper, never different.
+Pure: the memory in :class:`Deriver` (the splits calculator, the shots as the rules read them)
+is keyed by identity and only ever makes the result cheaper, never different.
 """
 
 from __future__ import annotations
@@ -16,24 +17,74 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.core import tracker
-from server.core.events import STATS, Event
+from server.core import suggestions, tracker
+from server.core.events import GRAPHIC, SCORE_UPDATE, SCORING_RUN, STATS, SUGGESTION, Event
+from server.core.onair import OnAir
 from server.core.roster import GameConfig
 from server.core.splits import Splits
-from server.core.tracker import GameState
+from server.core.suggestions import Book, Facts
+from server.core.tracker import GameState, KnownShot
+
+# A step with one of these events may make or end a suggestion even if no shot changed (a run
+# from free throws, a score corrected).
+_SCORING: frozenset[str] = frozenset((SCORE_UPDATE, SCORING_RUN))
+
+
+class Deriver:
+    """The memory one game keeps to derive cheaply: the splits calculator, and every shot as
+    the suggestion rules read it (a small dict, made once per shot object)."""
+
+    def __init__(self) -> None:
+        self.splits = Splits()
+        self._shots: dict[int, tuple[KnownShot, dict[str, Any]]] = {}
+
+    def shot_facts(self, state: GameState) -> list[dict[str, Any]]:
+        """The counting shots in time order, with what the rules read (key, pid, made, three,
+        zone, advancedZone, distanceFt, t). Team-free, so a config change costs nothing here."""
+        present = sorted((k for k in state.shots.values() if k.present), key=_time_order)
+        memo, out = self._shots, []
+        fresh: dict[int, tuple[KnownShot, dict[str, Any]]] = {}
+        for known in present:
+            ident = id(known)
+            hit = memo.get(ident)
+            if hit is None or hit[0] is not known:
+                s = known.shot
+                hit = (
+                    known,
+                    {
+                        "key": known.key,
+                        "t": s.t,
+                        "pid": s.pid,
+                        "made": s.made,
+                        "three": s.three,
+                        "zone": s.zone,
+                        "advancedZone": s.adv_zone,
+                        "distanceFt": s.distance_ft(),
+                    },
+                )
+            fresh[ident] = hit
+            out.append(hit[1])
+        self._shots = fresh
+        return out
+
+
+def _time_order(known: KnownShot) -> tuple[int, str]:
+    return known.shot.t, known.key
 
 
 @dataclass(frozen=True, slots=True)
 class Derived:
-    """The step's state and events with the derived ones appended, and the splits if new."""
+    """The step's state and events with the derived ones appended; the splits if new, the
+    suggestion book if it changed."""
 
     state: GameState
     events: list[Event]
     splits: dict[str, Any] | None
+    book: Book | None = None
 
 
 def after_step(
-    calc: Splits,
+    deriver: Deriver,
     previous: Mapping[str, Any],
     state: GameState,
     events: Sequence[Event],
@@ -43,17 +94,43 @@ def after_step(
     shots_changed: bool,
     announce: bool = True,
     stale: bool = False,
+    book: Book | None = None,
+    onair: OnAir | None = None,
 ) -> Derived:
     """Recount the splits if ``shots_changed`` (or the config moved, which the caller says the
     same way) and, when they differ from ``previous`` and ``announce`` (not on first sight),
-    append a ``stats`` event with the next seq. ``stale`` marks it as the step's events are."""
+    append a ``stats`` event with the next seq. ``stale`` marks the derived events as the
+    step's own are.
+
+    With a ``book`` (a poll, not a config change), the suggestion rules then read the splits,
+    the shots and the step's events, when shots changed or the score moved: their
+    ``suggestion`` events follow, and for a rule armed in ``onair`` while nothing is held, the
+    ``graphic`` it fires and its acceptance.
+    """
     out = list(events)
-    if not shots_changed:
-        return Derived(state, out, None)
-    fresh = calc.compute(state.shots.values(), config, state)
-    if fresh == previous:
-        return Derived(state, out, None)
-    if announce:
-        state, event = tracker.append(state, STATS, fresh, now_ms, stale=stale)
-        out.append(event)
-    return Derived(state, out, fresh)
+    splits: dict[str, Any] | None = None
+    if shots_changed:
+        fresh = deriver.splits.compute(state.shots.values(), config, state)
+        if fresh != previous:
+            splits = fresh
+            if announce:
+                state, event = tracker.append(state, STATS, fresh, now_ms, stale=stale)
+                out.append(event)
+    new_book: Book | None = None
+    if book is not None and announce and (shots_changed or any(e.type in _SCORING for e in events)):
+        onair = onair or OnAir()
+        facts = Facts(
+            splits=splits if splits is not None else previous,
+            shots=deriver.shot_facts(state),
+            events=[e.to_message() for e in events],
+            now_ms=now_ms,
+            stale=stale,
+        )
+        next_book, made = suggestions.step(book, facts, armed=onair.autofire, held=onair.held)
+        if made or next_book != book:
+            new_book = next_book
+        for type_, data in made:
+            assert type_ in (SUGGESTION, GRAPHIC)
+            state, event = tracker.append(state, type_, data, now_ms, stale=stale)
+            out.append(event)
+    return Derived(state, out, splits, new_book)

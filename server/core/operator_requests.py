@@ -20,12 +20,17 @@ import orjson
 
 from server.core import events as ev
 from server.core.snapshot import TEST_PREFIX
+from server.core.suggestions import AUTOFIRE_PREFIX, RULES
 
 MAX_NAME: Final = 64
 MAX_GRAPHIC_PAYLOAD: Final = 16 * 1024
 """Bytes of a graphic's payload as compact JSON: every client gets it on every show."""
 
 GRAPHIC_ACTIONS: Final = ("show", "hide")
+# What the hold route can arm or veto: the automatic event types, and each suggestion rule
+# (``suggestion:<rule>``: armed, its suggestions go on air without the operator).
+ARMABLE: Final = (*ev.AUTOMATIC_TYPES, *(AUTOFIRE_PREFIX + rule for rule in RULES))
+SUGGESTION_ACTIONS: Final = ("accept", "dismiss")
 HOLD_FIELDS: Final = ("held", "autofire")
 
 
@@ -101,9 +106,9 @@ def parse_hold(body: Any) -> HoldRequest:
     arms = body.get("autofire", {})
     if not isinstance(arms, dict) or not all(isinstance(v, bool) for v in arms.values()):
         raise RequestError("autofire must be an object of type -> bool")
-    bad = sorted(str(k) for k in set(arms) - set(ev.AUTOMATIC_TYPES))
+    bad = sorted(str(k) for k in set(arms) - set(ARMABLE))
     if bad:
         raise RequestError(
-            f"not automatic graphic types: {', '.join(bad)}; known: {', '.join(ev.AUTOMATIC_TYPES)}"
+            f"not automatic graphic types: {', '.join(bad)}; known: {', '.join(ARMABLE)}"
         )
     return HoldRequest(held, dict(arms))

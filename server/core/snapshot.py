@@ -70,6 +70,7 @@ def build_state(
     override: Override | None = None,
     *,
     splits: Mapping[str, Any] | None = None,
+    suggestions: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """SPEC's ``state`` object (plus a few fields overlays find handy, e.g. periodLabel).
 
@@ -107,6 +108,8 @@ def build_state(
         # The tracking splits (server.core.splits), as GET /stats and the `stats` event carry
         # them; the shell keeps them computed, so a hello costs no recount.
         "splits": splits if splits is not None else EMPTY_SPLITS,
+        # open suggestions for the operator, best first (server.core.suggestions)
+        "suggestions": list(suggestions),
         "recent": [shot_data(k, config, state) for k in present[:RECENT]],
         "feed": {
             "ok": feed.ok,

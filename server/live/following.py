@@ -16,10 +16,11 @@ import orjson
 from anyio.abc import TaskGroup
 
 from server.config import Settings
-from server.core.events import GRAPHIC, HOLD, OVERRIDE, Event
+from server.core.events import GRAPHIC, HOLD, OVERRIDE, SUGGESTION, Event
 from server.core.onair import fold
 from server.core.override import fold as fold_override
 from server.core.snapshot import FeedInfo, build_state
+from server.core.suggestions import Book
 from server.errors import ConfigError, StoreError
 from server.live.ledger import Game
 from server.live.poller import Poller
@@ -97,6 +98,7 @@ class Games:
         operator_log = await anyio.to_thread.run_sync(self._operator_events, game_id)
         game.onair = fold(operator_log)
         game.override = fold_override(operator_log)
+        game.book = Book.from_events(operator_log)
         try:
             await anyio.to_thread.run_sync(self.store.set_following, game_id, True)
         except StoreError:
@@ -112,7 +114,7 @@ class Games:
         return game
 
     def _operator_events(self, game_id: str) -> list[dict[str, Any]]:
-        bodies = self.store.events_of_types(game_id, (HOLD, GRAPHIC, OVERRIDE))
+        bodies = self.store.events_of_types(game_id, (HOLD, GRAPHIC, OVERRIDE, SUGGESTION))
         return [orjson.loads(b) for b in bodies]
 
     @staticmethod
@@ -149,6 +151,7 @@ class Games:
             self.feed_info(game_id),
             game.override,
             splits=game.splits,
+            suggestions=game.book.open_list(game.now_ms()),
         )
 
     def shutdown(self) -> None:

@@ -20,20 +20,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
 
 from server.config import Settings
-from server.core import tracker
-from server.core.derived import after_step
+from server.core import suggestions, tracker
+from server.core.derived import Deriver, after_step
 from server.core.events import CONFIG, Event
 from server.core.onair import OnAir
 from server.core.override import Override
 from server.core.roster import GameConfig
 from server.core.shots import Payload, ShotParser
-from server.core.splits import Splits
 from server.core.tracker import Detection, FeedHealth, GameState, PollContext
 from server.errors import StoreError
 from server.live.store import STORE_UNWRITABLE, AuditRow, Store
@@ -72,8 +71,10 @@ class Game:
         self.onair = OnAir()
         self.override = Override()
         self.after_outage = False
-        self._splits = Splits()
-        self.splits: dict[str, Any] = self._splits.compute((), self.config, self.state)
+        self._deriver = Deriver()
+        self.splits: dict[str, Any] = self._deriver.splits.compute((), self.config, self.state)
+        # the operator's suggestions, folded from the log on load (server.live.following)
+        self.book = suggestions.Book()
         self._lock = anyio.Lock()
         self._limiter = limiter or anyio.CapacityLimiter(1)
         self._clock = clock
@@ -90,7 +91,9 @@ class Game:
             self.after_outage = True
         else:
             self.state = GameState(self.id, seq=loaded.seq)
-        self.splits = self._splits.compute(self.state.shots.values(), self.config, self.state)
+        self.splits = self._deriver.splits.compute(
+            self.state.shots.values(), self.config, self.state
+        )
 
     def context(self) -> PollContext:
         s = self.settings
@@ -111,6 +114,7 @@ class Game:
         audit: AuditRow | None = None,
         config: GameConfig | None = None,
         splits: dict[str, Any] | None = None,
+        book: suggestions.Book | None = None,
     ) -> None:
         encoded = [e.encode() for e in events]
         await anyio.to_thread.run_sync(
@@ -124,6 +128,8 @@ class Game:
             self.config = config
         if splits is not None:
             self.splits = splits
+        if book is not None:
+            self.book = book
         if events:
             self.publish(self.id, events, encoded)
 
@@ -138,7 +144,7 @@ class Game:
                 # First sight stays silent (no event at all); after it, a poll whose shots
                 # moved the splits says so, in the same commit as its events.
                 derived = after_step(
-                    self._splits,
+                    self._deriver,
                     self.splits,
                     detection.state,
                     detection.events,
@@ -147,11 +153,19 @@ class Game:
                     shots_changed=bool(detection.changed_shots),
                     announce=self.state.baseline,
                     stale=ctx.after_outage,
+                    book=self.book,
+                    onair=self.onair,
                 )
-                state, events, splits = derived.state, derived.events, derived.splits
+                state, events = derived.state, derived.events
                 detection = replace(detection, state=state, events=events)
                 try:
-                    await self._commit(state, events, detection.changed_shots, splits=splits)
+                    await self._commit(
+                        state,
+                        events,
+                        detection.changed_shots,
+                        splits=derived.splits,
+                        book=derived.book,
+                    )
                 except StoreError:
                     self.after_outage = True  # what it found reaches clients late, if ever
                     raise
@@ -228,7 +242,7 @@ class Game:
             state, event = tracker.append(self.state, CONFIG, config.to_data(), now)
             # Names, numbers and which team id is home move the splits' rows: say so at once.
             derived = after_step(
-                self._splits, self.splits, state, [event], config, now, shots_changed=True
+                self._deriver, self.splits, state, [event], config, now, shots_changed=True
             )
             state, events, splits = derived.state, derived.events, derived.splits
             # One transaction: a config the store took always has the event that announces it.
@@ -240,3 +254,21 @@ class Game:
                 splits=splits,
             )
             return event
+
+    async def decide(
+        self, sid: str, action: Literal["accept", "dismiss"], *, audit: Audit | None = None
+    ) -> list[Event]:
+        """The operator accepts (the graphic goes on air, then the acceptance) or dismisses a
+        suggestion: one commit, under the game's lock, audited with the first event.
+        :class:`~server.core.suggestions.SuggestionError` if it cannot be done (nothing written).
+        """
+        async with self._lock:
+            now = self.now_ms()
+            book, made = suggestions.decide(self.book, sid, action, now)
+            state, events = self.state, []
+            for type_, data in made:
+                state, event = tracker.append(state, type_, data, now)
+                events.append(event)
+            row = audit(events[-1]) if audit else None
+            await self._commit(state, events, audit=row, book=book)
+            return events

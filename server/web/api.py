@@ -35,10 +35,18 @@ from server.core.limits import (
     parse_bounded,
     parse_origins,
 )
-from server.core.operator_requests import PayloadTooLarge, RequestError, parse_graphic, parse_hold
+from server.core.operator_requests import (
+    ARMABLE,
+    SUGGESTION_ACTIONS,
+    PayloadTooLarge,
+    RequestError,
+    parse_graphic,
+    parse_hold,
+)
 from server.core.override import Override, OverrideError, parse_patch, upstream_of
 from server.core.snapshot import flat_row, to_csv, to_xml
 from server.core.stat_rows import RowsError, columns, stats_rows
+from server.core.suggestions import RULES, SuggestionError
 from server.core.tracker import shot_data
 from server.errors import ConfigError
 from server.live.following import Games, check_game_id
@@ -485,6 +493,36 @@ async def hold(request: Request) -> Response:
 
 
 @operator
+async def decide_suggestion(request: Request) -> Response:
+    """Accept (its graphic goes on air, as from the graphics route) or dismiss a suggestion."""
+    game_id = _game_id(request)
+    action = str(request.path_params["action"])
+    if action not in SUGGESTION_ACTIONS:
+        raise ApiError(404, "not_found", "POST …/suggestions/{id}/accept or …/dismiss")
+    sid = str(request.path_params["sid"])
+    game = _games(request).games[game_id]
+
+    def before() -> Any:
+        # under the game's lock, before the commit: the suggestion as it was still open
+        return next((dict(s) for s in game.book.slots.values() if s["id"] == sid), None)
+
+    def after(event: ev.Event) -> Any:
+        shown = event.data.get("graphic") if action == "accept" else None
+        return {"status": event.data.get("status"), "graphic": shown}
+
+    try:
+        events = await game.decide(
+            sid,
+            "accept" if action == "accept" else "dismiss",
+            audit=_audited(request, f"suggestion {action} {sid}", before, after),
+        )
+    except SuggestionError as exc:
+        status = 404 if exc.code == "unknown_suggestion" else 409
+        raise ApiError(status, exc.code, str(exc)) from exc
+    return OrjsonResponse({"events": [e.to_message() for e in events]})
+
+
+@operator
 async def put_config(request: Request) -> Response:
     game_id = _game_id(request)
     body = await _json_body(request)
@@ -635,6 +673,9 @@ async def whoami(request: Request) -> Response:
             "overlayKey": settings.overlay_key or None,
             "overlays": [{"name": n, "about": a} for n, a in OVERLAYS.items()],
             "automatic": list(ev.AUTOMATIC_TYPES),
+            # what the hold route arms: the automatic types and "suggestion:<rule>" per rule
+            "armable": list(ARMABLE),
+            "suggestionRules": list(RULES),
         }
     )
 
@@ -656,6 +697,7 @@ ROUTES = [
     Route("/api/games/{event_id}/graphics", fire_graphic, methods=["POST"]),
     Route("/api/games/{event_id}/hold", hold, methods=["POST"]),
     Route("/api/games/{event_id}/panic", panic, methods=["POST"]),
+    Route("/api/games/{event_id}/suggestions/{sid}/{action}", decide_suggestion, methods=["POST"]),
     Route("/api/games/{event_id}/config", game_config, methods=["GET"]),
     Route("/api/games/{event_id}/config", put_config, methods=["PUT"]),
     Route("/api/games/{event_id}/roster", import_roster, methods=["POST"]),

@@ -39,7 +39,7 @@ from server.core.channel import (
     parse_types,
     text_frame,
 )
-from server.core.events import STATS
+from server.core.events import STATS, SUGGESTION
 from server.core.limits import origin_allowed, parse_since
 from server.live.following import Games
 from server.web.api import allowed_origins, key_ok
@@ -181,10 +181,13 @@ class _Link:
 
 def _state_for(games: Games, game_id: str, types: Collection[str] | None) -> dict[str, Any]:
     """The hello's state; without the tracking splits for a client that did not ask for
-    ``stats`` (a scorebug has no use for a document of every player's zones on every connect)."""
+    ``stats`` (a scorebug has no use for a document of every player's zones on every connect),
+    nor the operator's suggestions for one that did not ask for ``suggestion``."""
     state = games.state(game_id)
     if types is not None and STATS not in types:
         del state["splits"]
+    if types is not None and SUGGESTION not in types:
+        del state["suggestions"]
     return state
 
 
