@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from server.core.events import OVERLAY_TYPES
 from tests import browser as shared
 from tests.browser import AWAY_ID, HOME_ID, Rig, with_shots
 from tests.upstream_app import Reply
@@ -73,7 +74,12 @@ def test_loads_clean_with_the_line_score_and_plays_nothing(rig: Rig) -> None:
     assert not op.js(ON) and op.played() == []
     assert op.js("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
     op.assert_clean()
-    assert op.websockets == [f"{rig.url.replace('http', 'ws', 1)}/ws/games/EVT"]
+    # one connection, to the game's feed, asking for the on-air types only (no splits)
+    assert op.websockets == [
+        f"{rig.url.replace('http', 'ws', 1)}/ws/games/EVT?types={','.join(OVERLAY_TYPES)}".replace(
+            ",", "%2C"
+        )
+    ]
 
 
 def test_live_period_change_plays_within_a_second_then_goes(rig: Rig) -> None:

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from server.core.events import OVERLAY_TYPES
 from tests import browser as shared
 from tests.browser import Rig, shot, with_shots
 from tests.upstream_app import Reply
@@ -49,7 +50,12 @@ def test_loads_clean_and_shows_the_hello_state(rig: Rig) -> None:
     assert op.js("document.getElementById('sf-debug')") is None
     assert op.played() == []  # the state from hello never animates
     op.assert_clean()
-    assert op.websockets == [f"{rig.url.replace('http', 'ws', 1)}/ws/games/EVT"]
+    # one connection, to the game's feed, asking for the on-air types only (no splits)
+    assert op.websockets == [
+        f"{rig.url.replace('http', 'ws', 1)}/ws/games/EVT?types={','.join(OVERLAY_TYPES)}".replace(
+            ",", "%2C"
+        )
+    ]
 
 
 def test_live_score_update_shows_within_a_second_and_flashes_once(rig: Rig) -> None:

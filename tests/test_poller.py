@@ -334,7 +334,7 @@ async def test_wrong_typed_shot_is_skipped_and_the_rest_counts(
             app.push(Reply(200, doc))
             out = await rig.poller.poll_once()
             assert out.outcome == "ok"
-            assert rig.types() == ["shot", "made_three", "score_update"]
+            assert rig.types() == ["shot", "made_three", "score_update", "stats"]
             assert rig.published[0].data["t"] == T0 + 6000
             assert set(rig.game.state.shots) == {str(T0), str(T0 + 6000)}
             assert rig.game.state.feed.ok is True
@@ -519,8 +519,8 @@ async def test_store_busy_poll_is_retried_without_loss(
                 blocker.close()
             out = await rig.poller.poll_once()  # the same payload again
             assert out.outcome == "ok"
-            assert rig.types() == ["shot", "made_three", "score_update"]
-            assert [e.seq for e in rig.published] == [seq + 1, seq + 2, seq + 3]
+            assert rig.types() == ["shot", "made_three", "score_update", "stats"]
+            assert [e.seq for e in rig.published] == [seq + 1, seq + 2, seq + 3, seq + 4]
             assert all(e.stale for e in rig.published)  # found one poll late: not animated
             assert [e.encode() for e in rig.published] == rig.store.events_since(GAME)
 
@@ -545,9 +545,15 @@ async def test_three_found_after_outage_is_stale(
             app.push(Reply(200, doc))
             assert (await rig.poller.poll_once()).outcome == "ok"
             found = [e for e in rig.published if e.seq > seq]
-            assert [e.type for e in found] == ["shot", "made_three", "score_update", "feed_status"]
-            assert all(e.stale for e in found[:3])
-            assert found[3].data["ok"] is True
+            assert [e.type for e in found] == [
+                "shot",
+                "made_three",
+                "score_update",
+                "stats",
+                "feed_status",
+            ]
+            assert all(e.stale for e in found[:4])
+            assert found[4].data["ok"] is True
             stored = {e["seq"]: e for e in rig.stored()}
             assert stored[found[1].seq]["stale"] is True
             # the next poll is live again
@@ -555,7 +561,7 @@ async def test_three_found_after_outage_is_stale(
             app.push(Reply(200, with_shot(doc, T0 + 9000, home=17)))
             await rig.poller.poll_once()
             found = [e for e in rig.published if e.seq > seq]
-            assert [e.type for e in found] == ["shot", "made_three", "score_update"]
+            assert [e.type for e in found] == ["shot", "made_three", "score_update", "stats"]
             assert not any(e.stale for e in found)
             assert "stale" not in rig.stored()[-1]
 
@@ -579,7 +585,7 @@ async def test_304_ends_the_outage(
             app.push(Reply(200, with_three(), headers={"ETag": '"b"'}))
             await rig.poller.poll_once()
             found = [e for e in rig.published if e.seq > seq]
-            assert [e.type for e in found] == ["shot", "made_three", "score_update"]
+            assert [e.type for e in found] == ["shot", "made_three", "score_update", "stats"]
             assert not any(e.stale for e in found)
 
 
@@ -789,6 +795,7 @@ async def test_run_survives_failures_and_recovers(
                 ("shot", None),
                 ("made_three", None),
                 ("score_update", None),
+                ("stats", None),
                 ("feed_status", None),
             ]
             assert len(app.paths) >= 4

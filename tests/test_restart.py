@@ -61,7 +61,13 @@ async def test_clean_restart_continues_seq_and_fires_nothing_twice(
             app.push(Reply(500, error_body("seed_500.json")))
             await rig.poller.poll_once()  # the process goes down while the feed is failing
             before = log_of(rig)
-        assert [e["type"] for e in before] == ["shot", "made_three", "score_update", "feed_status"]
+        assert [e["type"] for e in before] == [
+            "shot",
+            "made_three",
+            "score_update",
+            "stats",
+            "feed_status",
+        ]
         last_seq = before[-1]["seq"]
 
         async with make_rig(db, live.url) as rig:
@@ -72,10 +78,11 @@ async def test_clean_restart_continues_seq_and_fires_nothing_twice(
             out = await rig.poller.poll_once()
             assert out.outcome == "ok"
             new = rig.published
-            assert [e.type for e in new] == ["shot", "score_update", "feed_status"]
-            assert [e.seq for e in new] == [last_seq + 1, last_seq + 2, last_seq + 3]
-            assert new[0].stale and new[1].stale  # found by the first poll after the restart
-            assert new[2].data["ok"] is True and not new[2].stale
+            assert [e.type for e in new] == ["shot", "score_update", "stats", "feed_status"]
+            assert [e.seq for e in new] == [last_seq + n for n in (1, 2, 3, 4)]
+            # found by the first poll after the restart
+            assert new[0].stale and new[1].stale and new[2].stale
+            assert new[3].data["ok"] is True and not new[3].stale
             assert new[0].data["key"] == str(T0 + 8000)
 
             # a later poll is live again, the old three never fires twice, and the scoring run
@@ -83,14 +90,17 @@ async def test_clean_restart_continues_seq_and_fires_nothing_twice(
             doc = with_shot(three, T0 + 8000, three=False)
             app.push(Reply(200, with_shot(doc, T0 + 9000, pid="8000", home=19)))
             await rig.poller.poll_once()
-            live_events = [e for e in rig.published if e.seq > last_seq + 3]
+            live_events = [e for e in rig.published if e.seq > last_seq + 4]
             assert [e.type for e in live_events] == [
                 "shot",
                 "made_three",
                 "score_update",
                 "scoring_run",
+                "stats",
+                "suggestion",  # the 8-0 run, for the operator
             ]
             assert not any(e.stale for e in live_events)
+            assert live_events[5].data["rule"] == "scoring_run"
             assert live_events[3].data["run"] == [8, 0]
             assert live_events[3].data["sinceSeq"] == before[2]["seq"]
             log = log_of(rig)
@@ -113,13 +123,13 @@ async def test_removed_three_coming_back_after_restart_does_not_fire(
             app.push(Reply(200, seed_doc()), Reply(200, three), Reply(200, gone))
             for _ in range(3):
                 await rig.poller.poll_once()
-            assert [e.type for e in rig.published][-2:] == ["shot_removed", "score_update"]
+            assert [e.type for e in rig.published][-3:] == ["shot_removed", "score_update", "stats"]
             last_seq = rig.game.state.seq
 
         async with make_rig(db, live.url) as rig:
             app.push(Reply(200, three))
             await rig.poller.poll_once()
-            assert [e.type for e in rig.published] == ["shot", "score_update"]
+            assert [e.type for e in rig.published] == ["shot", "score_update", "stats"]
             assert rig.published[0].seq == last_seq + 1
             assert keys_of(log_of(rig), "made_three") == [str(T0 + 5000)]
 

@@ -95,7 +95,7 @@ async def test_state_and_shots_round_trip(db: Path) -> None:
             now[0] += 1
             doc = with_shot(doc, T0 + 5000, home=14)
             det = await game.apply_poll(parse_payload(doc))
-            assert [e.type for e in det.events] == ["shot", "made_three", "score_update"]
+            assert [e.type for e in det.events] == ["shot", "made_three", "score_update", "stats"]
             await game.apply_feed(False, "timeout", "no answer in time")
             state = game.state
         finally:
@@ -104,7 +104,7 @@ async def test_state_and_shots_round_trip(db: Path) -> None:
         try:
             loaded = again.load_game(GAME)
             assert loaded.state == state
-            assert loaded.seq == state.seq == 4
+            assert loaded.seq == state.seq == 5
             assert loaded.state is not None
             three = loaded.state.shots[str(T0 + 5000)]
             assert three.three_fired and three.present and three.shot.made and three.shot.three

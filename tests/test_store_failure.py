@@ -263,24 +263,26 @@ async def test_poll_that_cannot_commit_publishes_nothing_and_seq_continues(
             assert rig.game.state.feed.ok is True  # upstream itself is fine
             breaker.mend()
             out = await rig.poller.poll_once()
-            assert out.outcome == "ok" and out.events == 3
+            assert out.outcome == "ok" and out.events == 4
             assert rig.store.health.ok and rig.game.feed().ok
             assert [(e.seq, e.type, e.stale) for e in rig.published] == [
                 (seq + 1, "shot", True),
                 (seq + 2, "made_three", True),
                 (seq + 3, "score_update", True),
+                (seq + 4, "stats", True),
             ]
             assert [e.encode() for e in rig.published] == rig.store.events_since(GAME)
             assert rig.poller.failures == 0
             # the next poll is live again, and numbered on
             app.push(Reply(200, with_shot(big_three(), T0 + 9000, home=17)))
             await rig.poller.poll_once()
-            assert [(e.seq, e.stale) for e in rig.published[3:]] == [
-                (seq + 4, False),
+            assert [(e.seq, e.stale) for e in rig.published[4:]] == [
                 (seq + 5, False),
                 (seq + 6, False),
+                (seq + 7, False),
+                (seq + 8, False),
             ]
-            assert [e["seq"] for e in stored(rig.store)] == list(range(1, seq + 7))
+            assert [e["seq"] for e in stored(rig.store)] == list(range(1, seq + 9))
 
 
 @pytest.mark.anyio
@@ -346,9 +348,10 @@ async def test_operator_writes_that_cannot_commit_change_nothing(kind: str, tmp_
         assert event.seq == 2 and event.type == "config"
         assert game.config == config
         assert store.health.ok
-        assert [e.seq for e in published] == [1, 2]
+        # the roster's names move the splits' rows: its stats event is in the same commit
+        assert [(e.seq, e.type) for e in published] == [(1, "graphic"), (2, "config"), (3, "stats")]
         assert store.load_game(GAME).config == config  # config and its event: one commit
-        assert [e["seq"] for e in stored(store)] == [1, 2]
+        assert [e["seq"] for e in stored(store)] == [1, 2, 3]
     finally:
         store.close()
 
@@ -503,9 +506,9 @@ async def test_server_reports_a_store_that_cannot_be_written_and_recovers(
             assert state["feed"]["ok"] is True and state["feed"]["error"] is None
             assert state["home"]["score"] == 14
             fired = await feed.fire("lowerthird")
-            assert fired["seq"] == seq + 4
+            assert fired["seq"] == seq + 5  # after the poll's stats event (seq + 4)
             log = await feed.events()
-            assert [e["seq"] for e in log] == list(range(1, seq + 5))
+            assert [e["seq"] for e in log] == list(range(1, seq + 6))
             assert [e["type"] for e in log].count("made_three") == 1
     store_logs = [r for r in caplog.records if r.name == "shotfeed.store"]
     assert [r.levelname for r in store_logs] == ["ERROR", "WARNING"]  # once down, once back

@@ -70,6 +70,8 @@ SEED_SHOT_DATA = {
     "x": -10.37,
     "y": 16.02,
     "attributes": ["OTD"],
+    "zone": 8,
+    "advancedZone": 12,
 }
 
 
