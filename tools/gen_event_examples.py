@@ -28,11 +28,14 @@ from typing import Any
 import orjson
 
 from server.core import events as ev
-from server.core import tracker
+from server.core import tracker, zones
+from server.core.derived import Deriver, after_step
 from server.core.events import Event
+from server.core.onair import OnAir
 from server.core.override import Override, parse_patch, upstream_of
 from server.core.roster import GameConfig
-from server.core.shots import ShotParser, decode_body
+from server.core.shots import MM_PER_FT, ShotParser, decode_body
+from server.core.suggestions import Book
 from server.core.tracker import GameState, PollContext
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +75,8 @@ SHOT_FIELDS: tuple[tuple[str, str], ...] = (
     ("x", "feet from the hoop across the court; both ends drawn on one half court"),
     ("y", "feet from the hoop toward half court"),
     ("attributes", "upstream codes as sent (`OTD`, `LAYUP`, …), unknown ones included"),
+    ("zone", "upstream `z` (1 to 14 in the server's zone map, docs/stats.md), or null"),
+    ("advancedZone", "upstream `az` (1 to 23), or null"),
 )
 
 
@@ -255,6 +260,43 @@ TYPE_DOCS: dict[str, TypeDoc] = {
             ("canUndo", "whether `POST …/override/undo` has an earlier setting to go back to"),
         ),
     ),
+    ev.STATS: TypeDoc(
+        "A poll whose shots changed moved the tracking splits, or a config change moved their "
+        "rows (names, numbers, which team id is home). Right after that step's own events, in "
+        "the same commit. Not on first sight, not for a poll that changed no shot. Carries the "
+        "whole document of `GET /api/games/{id}/stats` (docs/stats.md), also in hello's "
+        "`state.splits`. On-air overlays do not subscribe to it (`OVERLAY_TYPES`).",
+        (
+            ("teams", "`{home, away}`: each team's line (FG, 3PT, zones, guarded, types, …)"),
+            ("players", "every player's line, home then away then team unknown"),
+        ),
+    ),
+    ev.SUGGESTION: TypeDoc(
+        "A rule over the splits and the events found a fact worth a graphic, or a suggestion "
+        "changed status (withdrawn when its fact is no longer true, replaced by a stronger "
+        "one, accepted or dismissed by the operator: `POST /api/games/{id}/suggestions/{sid}/"
+        "accept` or `…/dismiss`). For the console: nothing goes on air unless the operator "
+        "accepts it, or its rule is armed (`suggestion:<rule>` in the hold route's autofire); "
+        "then the `graphic` event follows, and the suggestion's `accepted` with `by: "
+        '"autofire"`. The rules are in docs/stats.md (*Suggestions*).',
+        (
+            ("id", '`"s<n>"`, unique in the game for life'),
+            ("rule", "which rule made it (`scoring_run`, `shooting_night`, …)"),
+            ("graphic", "the graphic accepting it shows (`playercard`, `zones`, `compare`, …)"),
+            ("payload", "that graphic's payload"),
+            ("text", "a sentence a commentator can read aloud"),
+            ("score", "priority 0 to 100; the console lists the highest first"),
+            ("expiresAt", "server ms after which it is no longer offered"),
+            ("status", '`"open"`, `"withdrawn"`, `"replaced"`, `"accepted"` or `"dismissed"`'),
+            ("subject", 'the pid or `"home"`/`"away"` it is about'),
+            (
+                "fact",
+                "what exactly it says, as a key: the same fact is never offered twice in a row",
+            ),
+            ("replaces", "the id of the weaker open suggestion it replaces, or null"),
+            ("strength", "how strong the fact is, to compare with the next one of its rule"),
+        ),
+    ),
 }
 
 
@@ -270,6 +312,11 @@ class Script:
         self.now = NOW0
         self.after_outage = False
         self.events: list[Event] = []
+        # what Game keeps beside the state (server.live.ledger), for the derived events
+        self.deriver = Deriver()
+        self.splits: dict[str, Any] = self.deriver.splits.compute((), self.config, self.state)
+        self.book = Book()
+        self.onair = OnAir()
 
     # -- upstream side ----------------------------------------------------------------------
 
@@ -296,7 +343,11 @@ class Script:
         period = self.totals["period"]
         sid = next(p["sessionId"] for p in self.totals["periodTotals"] if p["period"] == period)
         rec = copy.deepcopy(self.template)
+        # this hoop is at +y: hoop-relative feet flip both axes (Shot.hoop_relative_ft)
+        z, az = zones.classify(-at[0] / MM_PER_FT, at[1] / MM_PER_FT, three)
         rec.update(
+            z=z,
+            az=az,
             t=t,
             pid=pid,
             tid=tid,
@@ -335,13 +386,34 @@ class Script:
         detection = tracker.detect(self.state, payload, ctx)
         if detection.warnings:
             raise RuntimeError(f"unexpected detector warnings: {detection.warnings}")
-        self.state = detection.state
+        derived = after_step(
+            self.deriver,
+            self.splits,
+            detection.state,
+            detection.events,
+            self.config,
+            self.now,
+            shots_changed=bool(detection.changed_shots),
+            announce=self.state.baseline,
+            stale=self.after_outage,
+            book=self.book,
+            onair=self.onair,
+        )
+        self._take(derived.state, derived.events)
+        self.splits = derived.splits or self.splits
+        self.book = derived.book or self.book
         self.after_outage = False
-        self.events += detection.events
+        events = derived.events
         # The poller reports success after applying the poll.
         self.feed(True, None, None, after_ms=0)
         self.now += 1_000
-        return detection.events
+        return events
+
+    def _take(self, state: GameState, events: list[Event]) -> None:
+        self.state = state
+        self.events += events
+        for e in events:
+            self.onair = self.onair.apply(e.type, e.data)
 
     def feed(self, ok: bool, error: str | None, message: str | None, after_ms: int = 1000) -> None:
         self.now += after_ms
@@ -353,8 +425,15 @@ class Script:
 
     def operator(self, type_: str, data: dict[str, Any], after_ms: int = 1000) -> None:
         self.now += after_ms
-        self.state, event = tracker.append(self.state, type_, data, self.now)
-        self.events.append(event)
+        state, event = tracker.append(self.state, type_, data, self.now)
+        if type_ == ev.CONFIG:  # as Game.set_config: the splits' rows move with the names
+            derived = after_step(
+                self.deriver, self.splits, state, [event], self.config, self.now, shots_changed=True
+            )
+            self.splits = derived.splits or self.splits
+            self._take(derived.state, derived.events)
+        else:
+            self._take(state, [event])
 
 
 def play() -> list[Event]:
@@ -578,6 +657,14 @@ def _summary(e: Event) -> str:
     elif e.type == ev.HOLD:
         vetoed = [t for t, on in d["autofire"].items() if not on]
         text = f"held={d['held']} vetoed={vetoed}"
+    elif e.type == ev.STATS:
+        h, a = d["teams"]["home"], d["teams"]["away"]
+        text = (
+            f"home {h['fgm']}/{h['fga']} FG, away {a['fgm']}/{a['fga']} FG, "
+            f"{len(d['players'])} players"
+        )
+    elif e.type == ev.SUGGESTION:
+        text = f"{d['id']} {d['status']} {d['rule']}: {d['text']}"
     else:
         text = ", ".join(sorted(d))
     return text + flag
