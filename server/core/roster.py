@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from server.core.vmix import VmixConfig
 from server.errors import ConfigError
 
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -61,6 +62,8 @@ class GameConfig:
     home: TeamInfo = field(default_factory=TeamInfo)
     away: TeamInfo = field(default_factory=TeamInfo)
     roster: Mapping[str, Player] = field(default_factory=dict)
+    vmix: VmixConfig | None = None
+    """Titles pushed to vMix (server.core.vmix); None: no vMix output for this game."""
 
     def side_of(self, team_id: str | None) -> str | None:
         """ "home"/"away" for a configured team id, else None."""
@@ -76,11 +79,14 @@ class GameConfig:
         return self.roster.get(pid) if pid is not None else None
 
     def to_data(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "home": self.home.to_data(),
             "away": self.away.to_data(),
             "roster": {pid: {"name": p.name, "number": p.number} for pid, p in self.roster.items()},
         }
+        if self.vmix is not None:
+            out["vmix"] = self.vmix.to_data()
+        return out
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any] | None) -> GameConfig:
@@ -90,7 +96,7 @@ class GameConfig:
         """Apply a partial update (fields left out stay as they were); ConfigError if malformed."""
         if not isinstance(patch, Mapping):
             raise ConfigError("config must be a JSON object")
-        unknown = set(patch) - {"home", "away", "roster"}
+        unknown = set(patch) - {"home", "away", "roster", "vmix"}
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
         home = (
@@ -122,7 +128,11 @@ class GameConfig:
                     if "number" in entry
                     else old.number,
                 )
-        return GameConfig(home, away, roster)
+        vmix = self.vmix
+        if "vmix" in patch:
+            raw_vmix = patch["vmix"]
+            vmix = None if raw_vmix is None else (vmix or VmixConfig()).merged(raw_vmix)
+        return GameConfig(home, away, roster, vmix)
 
     @staticmethod
     def _merge_team(team: TeamInfo, raw: Any, side: str) -> TeamInfo:

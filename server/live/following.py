@@ -19,13 +19,14 @@ from server.config import Settings
 from server.core.events import GRAPHIC, HOLD, OVERRIDE, SUGGESTION, Event
 from server.core.onair import fold
 from server.core.override import fold as fold_override
-from server.core.snapshot import FeedInfo, build_state
+from server.core.snapshot import FeedInfo, build_state, flat_row
 from server.core.suggestions import Book
 from server.errors import ConfigError, StoreError
 from server.live.ledger import Game
 from server.live.poller import Poller
 from server.live.store import Store
 from server.live.upstream import Credentials, UpstreamClient
+from server.live.vmix_push import VmixOutput
 from server.web.hub import Hub
 from server.web.metrics import Metrics
 
@@ -48,7 +49,14 @@ class Games:
     """Registry of followed games; owns their pollers' cancel scopes."""
 
     def __init__(
-        self, settings: Settings, store: Store, hub: Hub, metrics: Metrics, http: httpx.AsyncClient
+        self,
+        settings: Settings,
+        store: Store,
+        hub: Hub,
+        metrics: Metrics,
+        http: httpx.AsyncClient,
+        *,
+        outputs_http: httpx.AsyncClient | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -60,6 +68,10 @@ class Games:
         self.client = UpstreamClient(settings.base_url, creds, http=http)
         self.games: dict[str, Game] = {}
         self.pollers: dict[str, Poller] = {}
+        # vMix outputs: their own client, so a slow vMix never holds a connection the
+        # upstream's polls need (and tests that fake the upstream do not fake vMix)
+        self.outputs_http = outputs_http or http
+        self.vmix: dict[str, VmixOutput] = {}
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._tg: TaskGroup | None = None
         self._limiter = anyio.CapacityLimiter(1)
@@ -71,6 +83,9 @@ class Games:
                 g.onair = g.onair.apply(e.type, e.data)
                 g.override = g.override.apply(e.type, e.data)
         self.hub.publish(game, events, encoded)
+        output = self.vmix.get(game)
+        if output is not None:
+            output.poke()  # never waits: the output's own task does the calls
 
     async def start(self, tg: TaskGroup, game_ids: Sequence[str]) -> None:
         self._tg = tg
@@ -105,12 +120,21 @@ class Games:
             if not starting:
                 raise
         poller = Poller(game, self.client, self.settings, metrics=self.metrics)
+        output = VmixOutput(
+            game_id,
+            self.outputs_http,
+            lambda: game.config.vmix,
+            lambda: flat_row(self.state(game_id)),
+            counts=self.metrics,
+        )
         self.games[game_id] = game
         self.pollers[game_id] = poller
+        self.vmix[game_id] = output
         if self._tg is not None:
             scope = anyio.CancelScope()
             self._scopes[game_id] = scope
-            self._tg.start_soon(self._run, poller, scope)
+            self._tg.start_soon(self._run, poller, output, scope)
+        output.poke()  # a stored vMix map takes effect at once
         return game
 
     def _operator_events(self, game_id: str) -> list[dict[str, Any]]:
@@ -118,9 +142,11 @@ class Games:
         return [orjson.loads(b) for b in bodies]
 
     @staticmethod
-    async def _run(poller: Poller, scope: anyio.CancelScope) -> None:
+    async def _run(poller: Poller, output: VmixOutput, scope: anyio.CancelScope) -> None:
         with scope:
-            await poller.run()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(output.run)
+                await poller.run()
 
     async def unfollow(self, game_id: str) -> bool:
         """Stop polling a game; its log and state stay in the store."""
@@ -131,6 +157,7 @@ class Games:
             scope.cancel()
         self.games.pop(game_id)
         self.pollers.pop(game_id, None)
+        self.vmix.pop(game_id, None)
         await anyio.to_thread.run_sync(self.store.set_following, game_id, False)
         return True
 

@@ -48,6 +48,7 @@ from server.core.snapshot import flat_row, to_csv, to_xml
 from server.core.stat_rows import RowsError, columns, stats_rows
 from server.core.suggestions import RULES, SuggestionError
 from server.core.tracker import shot_data
+from server.core.vmix import SOURCES as VMIX_SOURCES
 from server.errors import ConfigError
 from server.live.following import Games, check_game_id
 from server.live.ledger import Game
@@ -538,6 +539,53 @@ async def put_config(request: Request) -> Response:
     return OrjsonResponse({"event": event.to_message()})
 
 
+def _vmix_view(request: Request, game_id: str) -> dict[str, Any]:
+    games = _games(request)
+    cfg = games.games[game_id].config.vmix
+    output = games.vmix.get(game_id)
+    return {
+        "config": cfg.to_data() if cfg is not None else None,
+        "health": output.health().to_data() if output is not None else None,
+        "sources": list(VMIX_SOURCES),
+    }
+
+
+@operator
+async def get_vmix(request: Request) -> Response:
+    """The game's vMix output: its map, its health, and the fields that can be mapped."""
+    return OrjsonResponse(_vmix_view(request, _game_id(request)))
+
+
+@operator
+async def put_vmix(request: Request) -> Response:
+    """Set (merge) the vMix output; the same as ``PUT …/config {"vmix": …}``, audited "vmix"."""
+    game_id = _game_id(request)
+    body = await _json_body(request)
+    game = _games(request).games[game_id]
+    try:
+        config = game.config.merged({"vmix": body})
+    except ConfigError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
+    before = game.config.vmix.to_data() if game.config.vmix else None
+    after = config.vmix.to_data() if config.vmix else None
+    await game.set_config(config, audit=_audited(request, "vmix", lambda: before, lambda _: after))
+    return OrjsonResponse(_vmix_view(request, game_id))
+
+
+@operator
+async def delete_vmix(request: Request) -> Response:
+    """No vMix output for this game any more (the map is forgotten)."""
+    game_id = _game_id(request)
+    game = _games(request).games[game_id]
+    if game.config.vmix is not None:
+        before = game.config.vmix.to_data()
+        config = game.config.merged({"vmix": None})
+        await game.set_config(
+            config, audit=_audited(request, "vmix", lambda: before, lambda _: None)
+        )
+    return OrjsonResponse(_vmix_view(request, game_id))
+
+
 @operator
 async def import_roster(request: Request) -> Response:
     """The roster as CSV (pid,number,name) or JSON; ``?replace=1`` removes players left out."""
@@ -705,6 +753,9 @@ ROUTES = [
     Route("/api/games/{event_id}/override", delete_override, methods=["DELETE"]),
     Route("/api/games/{event_id}/override/undo", undo_override, methods=["POST"]),
     Route("/api/games/{event_id}/audit", game_audit, methods=["GET"]),
+    Route("/api/games/{event_id}/vmix", get_vmix, methods=["GET"]),
+    Route("/api/games/{event_id}/vmix", put_vmix, methods=["PUT"]),
+    Route("/api/games/{event_id}/vmix", delete_vmix, methods=["DELETE"]),
     Route("/api/operator", whoami, methods=["GET"]),
 ]
 # A CORS preflight for each API path (not a catch-all: an unknown path stays a 404).

@@ -29,6 +29,7 @@ from server.web.api import ROUTES as API_ROUTES
 from server.web.api import ApiError, OrjsonResponse, error_response
 from server.web.assets import STATIC_DIR
 from server.web.console import ROUTES as CONSOLE_ROUTES
+from server.web.control import ROUTES as CONTROL_ROUTES
 from server.web.feed import ROUTES as FEED_ROUTES
 from server.web.hub import Hub
 from server.web.metrics import Metrics
@@ -137,7 +138,8 @@ def create_app(
             timeout=settings.timeout,
             limits=httpx.Limits(max_keepalive_connections=20),
         )
-        games = Games(settings, store, hub, metrics_, http)
+        outputs_http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=10))
+        games = Games(settings, store, hub, metrics_, http, outputs_http=outputs_http)
         app.state.settings = settings
         app.state.metrics = metrics_
         app.state.hub = hub
@@ -161,6 +163,7 @@ def create_app(
                 store.close()
                 if http_client is None:
                     await http.aclose()
+                await outputs_http.aclose()
 
     routes = [
         Route("/", index, methods=["GET"]),
@@ -168,6 +171,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         *FEED_ROUTES,
         *API_ROUTES,
+        *CONTROL_ROUTES,
         *OVERLAY_ROUTES,
         *OGRAF_ROUTES,
         *CONSOLE_ROUTES,

@@ -54,6 +54,27 @@ class Metrics:
             registry=r,
         )
 
+        # The vMix outputs (server.live.vmix_push): one call per changed title field.
+        self.vmix_requests = Counter(
+            "shotfeed_vmix_requests",
+            "SetText calls to vMix by outcome (ok, failed)",
+            ["game", "outcome"],
+            registry=r,
+        )
+        self.vmix_ok = Gauge(
+            "shotfeed_vmix_ok",
+            "1 if the game's vMix output's last call succeeded, 0 if it failed",
+            ["game"],
+            registry=r,
+        )
+
+    def vmix_request(self, game: str, outcome: str) -> None:
+        self.vmix_requests.labels(game, outcome).inc()
+
+    def vmix_health(self, game: str, ok: bool | None) -> None:
+        if ok is not None:
+            self.vmix_ok.labels(game).set(1.0 if ok else 0.0)
+
     def watch_store(self, store_ok: Callable[[], bool]) -> None:
         """``shotfeed_store_ok`` reads the store's health when scraped, so it is never stale."""
         self.store_ok.set_function(lambda: 1.0 if store_ok() else 0.0)
