@@ -65,7 +65,9 @@ FEED = {
     "auth_retry": 0.15,
 }
 # Volatile by nature: when the server read things, not what it knows.
-VOLATILE_STATE = ("clockAt", "clockRunning", "seq", "feed")
+# What depends on when polls landed, not on what the game is: the suggestions too (a poll after
+# an outage suggests nothing new, and an open one expires by the server's clock).
+VOLATILE_STATE = ("clockAt", "clockRunning", "seq", "feed", "suggestions")
 
 
 @dataclass

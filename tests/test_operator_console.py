@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from server.web.pages import OVERLAYS
 from tests import browser as shared
 from tests.browser import T0, OverlayPage, Rig, WsGate, shot, with_shots
 from tests.server_fixtures import TOKEN
@@ -138,7 +139,7 @@ def test_log_in_once_per_tab(rig: Rig) -> None:
     # the log has the history (the config the rig set); every overlay has a live preview
     con.wait("document.querySelector('#log li[data-type=config]')")
     frames = con.js("[...document.querySelectorAll('#previews iframe')].map(f => f.src)")
-    assert len(frames) == 7
+    assert len(frames) == len(OVERLAYS)  # one live preview per overlay
     assert all("game=EVT" in src for src in frames)
     assert any("/overlays/lowerthird?" in src for src in frames)
     con.wait(
