@@ -521,6 +521,7 @@ function selectGame(id) {
   });
   feed.start();
   refreshAudit();
+  refreshVmix(true);
   render();
 }
 
@@ -1599,6 +1600,110 @@ document.addEventListener("keydown", (e) => {
   if (done) e.preventDefault();
 });
 
+// -- vMix output --------------------------------------------------------------------------------
+
+const VMIX_EVERY_MS = 2000;
+
+/** The map being edited ({source: target}); filled from the server, edited in place. */
+S.vmixFields = {};
+S.vmixGame = null;
+
+function renderVmixFields() {
+  const body = $("vmix-fields").tBodies[0];
+  body.replaceChildren(
+    ...Object.entries(S.vmixFields).map(([source, target]) =>
+      el(
+        "tr",
+        { dataset: { source } },
+        el("td", { text: source }),
+        el("td", { text: target }),
+        el("td", {}, el("button", { type: "button", text: "×", "aria-label": `unmap ${source}`, onclick: () => {
+          delete S.vmixFields[source];
+          renderVmixFields();
+        } })),
+      ),
+    ),
+  );
+}
+
+function renderVmixHealth(view) {
+  const box = $("vmix-health");
+  const health = view && view.health;
+  const cfg = view && view.config;
+  if (!cfg) {
+    box.className = "dim";
+    text(box, "not set up: give vMix's address, the title input and a field map");
+    return;
+  }
+  if (!health || !health.active) {
+    box.className = "dim";
+    text(box, cfg.enabled ? "idle: needs an input and at least one field" : "paused (send is off)");
+    return;
+  }
+  const last = health.lastSuccessAt ? `${Math.max(0, Math.round((Date.now() - health.lastSuccessAt) / 1000))} s ago` : "never";
+  if (health.ok === false) {
+    box.className = "bad";
+    text(box, `● failing (${health.error}): ${health.message} · last good call ${last} · retrying`);
+  } else {
+    box.className = health.ok ? "ok" : "dim";
+    text(box, `${health.ok ? "● sending" : "● waiting"} · ${health.requests} calls, ${health.failures} failed · last good call ${last}${health.pending ? ` · ${health.pending} to send` : ""}`);
+  }
+}
+
+async function refreshVmix(loadForm = false) {
+  if (!S.game || !S.token || document.visibilityState === "hidden") return;
+  const game = S.game;
+  let view;
+  try {
+    view = await api("GET", gamePath("/vmix"));
+  } catch (err) {
+    return;
+  }
+  if (game !== S.game) return;
+  const select = $("vmix-new-source");
+  if (select.options.length !== (view.sources || []).length) {
+    select.replaceChildren(...(view.sources || []).map((s) => el("option", { value: s, text: s })));
+  }
+  if (loadForm || S.vmixGame !== game) {
+    S.vmixGame = game;
+    const cfg = view.config || {};
+    $("vmix-url").value = cfg.url || "";
+    $("vmix-input").value = cfg.input || "";
+    $("vmix-enabled").checked = cfg.enabled !== false;
+    S.vmixFields = Object.assign({}, cfg.fields || {});
+    renderVmixFields();
+  }
+  renderVmixHealth(view);
+}
+
+$("vmix-add").addEventListener("click", () => {
+  const source = $("vmix-new-source").value;
+  const target = $("vmix-new-target").value.trim();
+  if (!source || !target) return;
+  S.vmixFields[source] = target;
+  $("vmix-new-target").value = "";
+  renderVmixFields();
+});
+
+$("vmix-save").addEventListener("click", () => {
+  const body = { input: $("vmix-input").value.trim() || null, fields: S.vmixFields, enabled: $("vmix-enabled").checked };
+  const url = $("vmix-url").value.trim();
+  if (url) body.url = url;
+  act("save vMix output", async () => {
+    const view = await api("PUT", gamePath("/vmix"), { json: body });
+    renderVmixHealth(view);
+    return view;
+  });
+});
+
+$("vmix-remove").addEventListener("click", () => {
+  act("remove vMix output", async () => {
+    const view = await api("DELETE", gamePath("/vmix"));
+    await refreshVmix(true);
+    return view;
+  });
+});
+
 // -- start --------------------------------------------------------------------------------------
 
 function start() {
@@ -1610,6 +1715,7 @@ function start() {
     if (document.visibilityState !== "hidden") refreshAudit();
   }, AUDIT_EVERY_MS));
   S.timers.push(setInterval(renderSuggestions, SUGGESTIONS_EVERY_MS)); // countdowns, expiry
+  S.timers.push(setInterval(() => refreshVmix(), VMIX_EVERY_MS));
 }
 
 window.shotfeedConsole = S; // for tests and a curious operator's devtools
