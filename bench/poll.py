@@ -44,10 +44,11 @@ import orjson
 
 from server.config import Settings
 from server.core import tracker, zones
-from server.core.derived import after_step
+from server.core.derived import Deriver, after_step
+from server.core.onair import OnAir
 from server.core.roster import GameConfig
 from server.core.shots import MM_PER_FT, ShotParser
-from server.core.splits import Splits
+from server.core.suggestions import Book
 from server.core.tracker import GameState, PollContext
 from server.live.ledger import Game
 from server.live.store import Store
@@ -58,6 +59,7 @@ HX, HY = -44, 12783
 THREE_MM = 6750  # a shot from beyond this is a three (consistent with is3)
 ATTRIBUTES = ("OTD", "CAS", "GUARDED", "UNGUARDED", "CLEAN", "LAYUP", "JUMPSHOT", "FADEAWAY")
 BASE_SHOTS = 400
+ONAIR = OnAir()
 GOAL_MS = 2.5  # issue 12: with the splits recomputed (it was 2 ms without them)
 
 
@@ -190,7 +192,8 @@ def run_blocks(
     for b, (baseline, later) in enumerate(blocks):
         game = f"{prefix}-{b}"
         parser = ShotParser()
-        calc = Splits()
+        deriver = Deriver()
+        book = Book()
         config = GameConfig()
         state = GameState(game)
         now = 1_663_900_000_000
@@ -200,7 +203,7 @@ def run_blocks(
         payload = parser.parse_body(baseline)
         det = tracker.detect(state, payload, PollContext(now_ms=now))
         encoded = [e.encode() for e in det.events]
-        splits = calc.compute(det.state.shots.values(), config, det.state)
+        splits = deriver.splits.compute(det.state.shots.values(), config, det.state)
         store.save(det.state, det.events, det.changed_shots, encoded=encoded)
         t1 = pc()
         timings.add("(c) baseline poll, 400 shots", t1 - t0)
@@ -215,12 +218,22 @@ def run_blocks(
             t1 = pc()
             det = tracker.detect(state, payload, PollContext(now_ms=now))
             t2 = pc()
-            # as Game.apply_poll: the splits, and a stats event when they moved
+            # as Game.apply_poll: the splits (a stats event when they moved) and the
+            # suggestion rules
             derived = after_step(
-                calc, splits, det.state, det.events, config, now, shots_changed=True
+                deriver,
+                splits,
+                det.state,
+                det.events,
+                config,
+                now,
+                shots_changed=True,
+                book=book,
+                onair=ONAIR,
             )
             new_state, events = derived.state, derived.events
             splits = derived.splits or splits
+            book = derived.book or book
             t3 = pc()
             encoded = [e.encode() for e in events]
             store.save(new_state, events, det.changed_shots, encoded=encoded)
@@ -228,7 +241,7 @@ def run_blocks(
             timings.add("(a) changed poll: parse+detect+stats+persist", t4 - t0)
             timings.add("    parse (ShotParser.parse_body)   ", t1 - t0)
             timings.add("    detect", t2 - t1)
-            timings.add("    stats (Splits.compute + compare)", t3 - t2)
+            timings.add("    stats + suggestions (after_step)", t3 - t2)
             timings.add("    persist (encode + Store.save)", t4 - t3)
             assert det.state_changed and len(det.changed_shots) == 1
             for e in events:

@@ -21,7 +21,7 @@ from server.core import suggestions, tracker
 from server.core.events import GRAPHIC, SCORE_UPDATE, SCORING_RUN, STATS, SUGGESTION, Event
 from server.core.onair import OnAir
 from server.core.roster import GameConfig
-from server.core.splits import Splits
+from server.core.splits import Splits, present_in_order
 from server.core.suggestions import Book, Facts
 from server.core.tracker import GameState, KnownShot
 
@@ -38,10 +38,10 @@ class Deriver:
         self.splits = Splits()
         self._shots: dict[int, tuple[KnownShot, dict[str, Any]]] = {}
 
-    def shot_facts(self, state: GameState) -> list[dict[str, Any]]:
-        """The counting shots in time order, with what the rules read (key, pid, made, three,
-        zone, advancedZone, distanceFt, t). Team-free, so a config change costs nothing here."""
-        present = sorted((k for k in state.shots.values() if k.present), key=_time_order)
+    def shot_facts(self, present: Sequence[KnownShot]) -> list[dict[str, Any]]:
+        """The counting shots (``present_in_order``), with what the rules read (key, pid,
+        made, three, zone, advancedZone, distanceFt, t). Team-free, so a config change costs
+        nothing here."""
         memo, out = self._shots, []
         fresh: dict[int, tuple[KnownShot, dict[str, Any]]] = {}
         for known in present:
@@ -66,10 +66,6 @@ class Deriver:
             out.append(hit[1])
         self._shots = fresh
         return out
-
-
-def _time_order(known: KnownShot) -> tuple[int, str]:
-    return known.shot.t, known.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +105,10 @@ def after_step(
     """
     out = list(events)
     splits: dict[str, Any] | None = None
+    present: list[KnownShot] | None = None
     if shots_changed:
-        fresh = deriver.splits.compute(state.shots.values(), config, state)
+        present = present_in_order(state.shots.values())
+        fresh = deriver.splits.compute_present(present, config, state)
         if fresh != previous:
             splits = fresh
             if announce:
@@ -121,7 +119,9 @@ def after_step(
         onair = onair or OnAir()
         facts = Facts(
             splits=splits if splits is not None else previous,
-            shots=deriver.shot_facts(state),
+            shots=deriver.shot_facts(
+                present if present is not None else present_in_order(state.shots.values())
+            ),
             events=[e.to_message() for e in events],
             now_ms=now_ms,
             stale=stale,

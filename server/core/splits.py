@@ -181,6 +181,11 @@ _UNSET: Final = "?"
 _time_order: Final = attrgetter("shot.t", "key")
 
 
+def present_in_order(shots: Iterable[KnownShot]) -> list[KnownShot]:
+    """The counting shots in the order everything derived reads them: shot time, then key."""
+    return sorted((k for k in shots if k.present), key=_time_order)
+
+
 _SIDE_ORDER: Final = {HOME: 0, AWAY: 1, None: 2}
 
 
@@ -211,7 +216,12 @@ class Splits:
         self, shots: Iterable[KnownShot], config: GameConfig, state: GameState
     ) -> dict[str, Any]:
         """``{"teams": {"home", "away"}, "players": [...]}`` from the game's known shots."""
-        present = sorted((k for k in shots if k.present), key=_time_order)
+        return self.compute_present(present_in_order(shots), config, state)
+
+    def compute_present(
+        self, present: Sequence[KnownShot], config: GameConfig, state: GameState
+    ) -> dict[str, Any]:
+        """:meth:`compute` from :func:`present_in_order`'s list (when the caller has it)."""
         cache, make = self._counted, _counted
         counted: dict[int, tuple[KnownShot, _Counted]] = {}
         by_side: dict[str, list[_Counted]] = {HOME: [], AWAY: []}
