@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from server.web.assets import STATIC_DIR
-from server.web.overlays import PARAMS, parse_params
+from server.web.overlays import PAGE_PARAMS, PARAMS, parse_params
 from server.web.pages import OVERLAYS
 from tests.server_fixtures import GAME, running_feed
 
@@ -110,7 +110,8 @@ async def test_manifest_describes_the_page_and_its_parameters(tmp_path: Path) ->
                 "game", "theme", "home_color", "away_color", "hold_ms", "delay_ms", "debug",
                 "key", "autoplay",
             }  # fmt: skip
-            assert set(props) == expected
+            own = {p.name for p in PAGE_PARAMS.get(name, ())}
+            assert set(props) == expected | own
             for prop in props.values():
                 assert prop["type"] in ("string", "integer", "boolean")
                 assert prop["description"]

@@ -146,6 +146,60 @@ PARAMS: tuple[Param, ...] = (
 )
 PARAM_BY_NAME: Mapping[str, Param] = {p.name: p for p in PARAMS}
 
+_PID = r"^[A-Za-z0-9._:-]{1,64}$"
+_SPLIT = (
+    r"^(?:fg|fg3|points|guarded|unguarded|offDribble|catchShoot"
+    r"|(?:zones|advancedZones|types|distance)\.[A-Za-z0-9+_-]{1,32})$"
+)
+# Parameters one page reads itself (the page's script, not parse_params): the subject of the
+# tracking-split graphics when the operator's payload names none. Listed in that overlay's
+# manifest only.
+PAGE_PARAMS: Mapping[str, tuple[Param, ...]] = {
+    "playercard": (
+        Param("pid", "string", None, "The player shown when the payload names none.", pattern=_PID),
+    ),
+    "zones": (
+        Param("pid", "string", None, "The player shown when the payload names none.", pattern=_PID),
+        Param(
+            "team",
+            "string",
+            None,
+            "The team shown when the payload names no team or player (pid wins).",
+            pattern=r"^(?:home|away)$",
+        ),
+        Param(
+            "map",
+            "string",
+            "zones",
+            "zones (14) or advancedZones (23), when the payload names none.",
+            pattern=r"^(?:zones|advancedZones)$",
+        ),
+        Param(
+            "highlight",
+            "string",
+            None,
+            "A zone number of the map to outline, when the payload names none.",
+            pattern=r"^\d{1,3}$",
+        ),
+    ),
+    "compare": (
+        Param(
+            "split",
+            "string",
+            None,
+            "The split compared when the payload names none (fg, fg3, points, guarded, "
+            "unguarded, offDribble, catchShoot, zones.<z>, advancedZones.<az>, types.<TYPE>, "
+            "distance.<band>); without it, a table of several.",
+            pattern=_SPLIT,
+        ),
+    ),
+}
+
+
+def params_of(name: str) -> tuple[Param, ...]:
+    """Every query parameter of one overlay: the shared ones, then its own."""
+    return PARAMS + PAGE_PARAMS.get(name, ())
+
 
 class ParamError(ValueError):
     """A query that cannot make a page (a missing or malformed game id)."""
@@ -271,7 +325,7 @@ def manifest(name: str, page_url: str) -> dict[str, Any]:
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": f"{name} query parameters",
             "type": "object",
-            "properties": {p.name: p.schema() for p in PARAMS},
+            "properties": {p.name: p.schema() for p in params_of(name)},
             "required": required,
             "additionalProperties": False,
         },
