@@ -344,6 +344,10 @@ export function applyEvent(state, ev) {
       }
       if (isObject(d.roster)) state.roster = clone(d.roster);
       break;
+    case "stats":
+      // the whole splits document, as GET …/stats and hello's state.splits carry it
+      if (isObject(d.teams) && Array.isArray(d.players)) state.splits = clone(d);
+      break;
     case "hold":
       state.held = d.held === true;
       if (isObject(d.autofire)) state.autofire = Object.assign({}, d.autofire);

@@ -44,6 +44,18 @@ test("score_update sets scores and the leader", async () => {
   assert.deepEqual([s.home.score, s.away.score, s.leader], [10, 12, "away"]);
 });
 
+test("a stats event replaces the splits, a malformed one is ignored", async () => {
+  const f = await loadFeed();
+  const s = f.emptyState("g1");
+  const splits = { teams: { home: { fgm: 1, fga: 2 }, away: { fgm: 0, fga: 1 } }, players: [{ pid: "7", fgm: 1 }] };
+  f.applyEvent(s, { type: "stats", at: 1, data: splits });
+  assert.deepEqual(s.splits, splits);
+  splits.players[0].fgm = 9; // a copy: the event's data is not shared
+  assert.equal(s.splits.players[0].fgm, 1);
+  f.applyEvent(s, { type: "stats", at: 2, data: { teams: "x" } });
+  assert.equal(s.splits.players[0].fgm, 1);
+});
+
 test("period_change sets period, label (the server's, else the contract's) and totals", async () => {
   const f = await loadFeed();
   const s = f.emptyState("g1");
