@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from server.config import Settings
 from server.core.operator_requests import ARMABLE
+from server.web.app import create_app
 from server.web.control import GRAPHIC_IDS, armable_label, control_doc
 from tests.server_fixtures import AUTH, GAME, running_feed
 
@@ -54,6 +56,14 @@ def test_doc_lists_an_unknown_graphic_on_air_after_the_known_ones() -> None:
 def test_labels() -> None:
     assert armable_label("made_three") == "Made three"
     assert armable_label("suggestion:shooting_night") == "Suggest: shooting night"
+
+
+def test_the_app_mounts_the_route(tmp_path: Path) -> None:
+    app = create_app(Settings(db_path=str(tmp_path / "x.db"), operator_token="t" * 20))
+    paths = [getattr(route, "path", None) for route in app.routes]
+    assert "/api/games/{event_id}/control" in paths, (
+        "mount server.web.control.ROUTES in server/web/app.py: *CONTROL_ROUTES after *API_ROUTES"
+    )
 
 
 async def test_route_follows_the_operator_actions(tmp_path: Path) -> None:
