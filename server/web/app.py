@@ -29,6 +29,7 @@ from server.web.api import ROUTES as API_ROUTES
 from server.web.api import ApiError, OrjsonResponse, error_response
 from server.web.assets import STATIC_DIR
 from server.web.console import ROUTES as CONSOLE_ROUTES
+from server.web.control import ROUTES as CONTROL_ROUTES
 from server.web.feed import ROUTES as FEED_ROUTES
 from server.web.hub import Hub
 from server.web.metrics import Metrics
@@ -170,6 +171,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         *FEED_ROUTES,
         *API_ROUTES,
+        *CONTROL_ROUTES,
         *OVERLAY_ROUTES,
         *OGRAF_ROUTES,
         *CONSOLE_ROUTES,
