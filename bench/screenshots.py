@@ -53,6 +53,9 @@ TOKEN = "bench-operator-token-0123456789"
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 OVERLAY_NAMES = ("scorebug", "three", "period", "ticker", "shotchart", "scoreboard")
+# The tracking-split graphics: fired by the operator (as the console does) at half time, each
+# shot once its animation in has settled.
+STATS_NAMES = ("playercard", "zones", "compare")
 # a dark, neutral backdrop with a faint checkerboard: where an overlay is transparent
 BACKDROP = "repeating-conic-gradient(#22262d 0% 25%, #1c1f25 0% 50%) 0 0 / 48px 48px, #1c1f25"
 
@@ -245,13 +248,14 @@ def run(out: Path, names: list[str], seed: int, scale: float) -> list[Path]:
         three = show.quiet_three("Q3", q3.start_s + 8)
         query = "hold_ms=9000"
         pages: dict[str, Any] = {}
-        for name in [n for n in names if n != "index"]:
+        for name in [n for n in names if n in OVERLAY_NAMES]:
             page = open_overlay(
                 browser, f"{show.url}/overlays/{name}?game={GAME}&{query}", scale=scale
             )
             page.evaluate("bg => { document.documentElement.style.background = bg; }", BACKDROP)
             pages[name] = page
         print(f"{len(pages)} overlay(s) open on {show.url}, at half time")
+        saved += stats_shots(browser, show, [n for n in names if n in STATS_NAMES], out, scale)
 
         def shoot(name: str) -> None:
             page = pages.pop(name)
@@ -285,6 +289,43 @@ def run(out: Path, names: list[str], seed: int, scale: float) -> list[Path]:
     return saved
 
 
+def stats_shots(
+    browser: Any, show: SimShow, names: list[str], out: Path, scale: float
+) -> list[Path]:
+    """The stats graphics on air at half time: the leading scorer's card, the home team's
+    zones, and the teams' comparison table."""
+    state = show.state()
+    players = state["splits"]["players"]
+    best = max(players, key=lambda p: (p["points"], p["fg3m"]))
+    payloads = {
+        "playercard": {"pid": best["pid"]},
+        "zones": {"team": "home"},
+        "compare": {},
+    }
+    saved: list[Path] = []
+    for name in names:
+        page = open_overlay(browser, f"{show.url}/overlays/{name}?game={GAME}", scale=scale)
+        page.evaluate("bg => { document.documentElement.style.background = bg; }", BACKDROP)
+        r = show.http.post(
+            f"/api/games/{GAME}/graphics",
+            json={"action": "show", "name": name, "payload": payloads[name]},
+            headers={"authorization": f"Bearer {TOKEN}"},
+        )
+        r.raise_for_status()
+        page.wait_for_timeout(1500)  # the animation in, settled
+        path = out / f"{name}.png"
+        page.screenshot(path=str(path), animations="allow")
+        page.context.close()
+        saved.append(path)
+        show.http.post(
+            f"/api/games/{GAME}/graphics",
+            json={"action": "hide", "name": name},
+            headers={"authorization": f"Bearer {TOKEN}"},
+        )
+        print(f"  {path.name}  {path.stat().st_size / 1024:.0f} KiB")
+    return saved
+
+
 def index_shot(browser: Any, url: str, out: Path) -> Path:
     """The index page with its live thumbnails (each the real overlay page, scaled down)."""
     context = browser.new_context(viewport={"width": 1280, "height": 1160})
@@ -313,8 +354,9 @@ def main() -> int:
         "--scale", type=float, default=0.5, help="device scale factor: 0.5 saves 960x540 PNGs"
     )
     args = parser.parse_args()
-    names = [n.strip() for n in args.only.split(",")] if args.only else [*OVERLAY_NAMES, "index"]
-    unknown = [n for n in names if n not in (*OVERLAY_NAMES, "index")]
+    everything = [*OVERLAY_NAMES, *STATS_NAMES, "index"]
+    names = [n.strip() for n in args.only.split(",")] if args.only else everything
+    unknown = [n for n in names if n not in everything]
     if unknown:
         parser.error(f"unknown overlay(s): {', '.join(unknown)}")
     started = time.monotonic()
