@@ -533,6 +533,12 @@ class Bench:
             time.sleep(0.5)
             res.rss_before_kib = rss_kib(pid)
             url = base.replace("http://", "ws://") + f"/ws/games/{GAME}"
+            if args.types == "overlay":
+                # as an overlay page connects: the on-air types (server.core.events)
+                sys.path.insert(0, str(ROOT))
+                from server.core.events import OVERLAY_TYPES
+
+                url += "?types=" + ",".join(OVERLAY_TYPES)
             n_workers = max(1, min(args.workers, n))
             spy = self.start_profiler(pid, f"{n}-connect")
             c0, t0 = cpu_seconds(pid), time.monotonic()
@@ -768,6 +774,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="100,1000,5000", help="comma list of N")
     parser.add_argument("--events", type=int, default=60, help="M events per N")
+    parser.add_argument(
+        "--types",
+        choices=("all", "overlay"),
+        default="all",
+        help="clients subscribe to every type, or to the overlays' on-air types",
+    )
     parser.add_argument(
         "--hold", type=int, default=0, help="instead: connect this many idle clients (10000)"
     )
