@@ -187,7 +187,13 @@ export class ShotfeedClient extends EventEmitter {
 			return
 		}
 		this._connects += 1
-		const ws = new WebSocket(url, { handshakeTimeout: HTTP_TIMEOUT_MS, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
+		let ws
+		try {
+			ws = new WebSocket(url, { handshakeTimeout: HTTP_TIMEOUT_MS, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
+		} catch (e) {
+			this.emit('status', false, String(e && e.message))
+			return this._schedule(String(e && e.message))
+		}
 		this._ws = ws
 		let closeReason = ''
 		ws.on('open', () => this._armSilence())
@@ -219,12 +225,8 @@ export class ShotfeedClient extends EventEmitter {
 			if (this._ws !== ws) return
 			this._ws = null
 			const why = String(reason || '') || closeReason || `close ${code}`
-			if (this.connected) {
-				this.connected = false
-				this.emit('status', false, why)
-			} else {
-				this.emit('status', false, why)
-			}
+			this.connected = false
+			this.emit('status', false, why)
 			this._schedule(why)
 		})
 	}
@@ -245,6 +247,10 @@ export class ShotfeedClient extends EventEmitter {
 				this.lastHello = { seq: msg.seq, gap: msg.gap === true, since: this.seq }
 				this.state = normalizeState(msg.state)
 				if (typeof msg.seq === 'number') this.state.seq = msg.seq
+				// local time the clock value was read (the server's clockAt, if our clocks agree within 2 s)
+				const now = Date.now()
+				const age = typeof this.state.clockAt === 'number' ? now - this.state.clockAt : 0
+				this.state.clockReadAt = now - (age > 0 && age < 2000 ? age : 0)
 				this.seq = this.state.seq
 				this._backoff = BACKOFF_MIN_MS
 				this.connected = true
@@ -265,6 +271,7 @@ export class ShotfeedClient extends EventEmitter {
 		// A replayed event at or below the hello's seq is already in hello.state.
 		if (msg.seq <= this.state.seq) return
 		applyEvent(this.state, msg)
+		if (msg.type === 'clock' || msg.type === 'override') this.state.clockReadAt = Date.now()
 		this.seq = this.state.seq
 		this.emit('state', this.state, msg.type)
 	}

@@ -18,7 +18,7 @@ import {
 	variableDefinitions,
 	variableValues,
 } from './definitions.js'
-import { isArmed, openSuggestions } from './state.js'
+import { isArmed, liveClock, openSuggestions } from './state.js'
 
 /** InstanceStatus values of @companion-module/base (the same strings). */
 export const Status = {
@@ -45,6 +45,7 @@ export class Controller {
 		this.armable = DEFAULT_ARMABLE
 		this.values = {}
 		this._expiry = null
+		this._ticker = null
 	}
 
 	// -- lifecycle -------------------------------------------------------------------------------
@@ -103,6 +104,8 @@ export class Controller {
 		this.client = null
 		clearTimeout(this._expiry)
 		this._expiry = null
+		clearInterval(this._ticker)
+		this._ticker = null
 	}
 
 	get state() {
@@ -192,6 +195,35 @@ export class Controller {
 		if (Object.keys(changed).length) this.host.setVariableValues(changed)
 		this.host.checkFeedbacks(...FEEDBACKS)
 		this._planExpiry(now)
+		this._planTicker()
+	}
+
+	/** While the clock runs, `clock_live` is re-read 4 times a second (sent only when it changes). */
+	_planTicker() {
+		const running = !!(this.state && this.state.clockRunning)
+		if (running && !this._ticker) {
+			this._ticker = setInterval(() => {
+				try {
+					this._tick()
+				} catch (e) {
+					this.host.log('warn', `shotfeed: clock_live: ${e && e.message}`)
+				}
+			}, 250)
+			if (this._ticker.unref) this._ticker.unref()
+		} else if (!running && this._ticker) {
+			clearInterval(this._ticker)
+			this._ticker = null
+		}
+	}
+
+	_tick(now = Date.now()) {
+		const s = this.state
+		if (!s) return
+		const live = liveClock(s, now) ?? ''
+		if (this.values.clock_live !== live) {
+			this.values.clock_live = live
+			this.host.setVariableValues({ clock_live: live })
+		}
 	}
 
 	/** A suggestion leaves state.suggestions at its expiresAt with no event: re-publish then. */

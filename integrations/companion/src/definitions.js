@@ -4,7 +4,7 @@
  * to a host (the InstanceBase in Companion, a fake in the tests).
  */
 
-import { isArmed, openSuggestions } from './state.js'
+import { isArmed, liveClock, openSuggestions } from './state.js'
 
 export const DEFAULT_URL = 'http://127.0.0.1:8000'
 
@@ -86,6 +86,7 @@ export function variableDefinitions(graphics, armable) {
 		['home_color', 'Home colour'],
 		['away_color', 'Away colour'],
 		['clock', 'Clock as the scorebug shows it (the server’s clockDisplay)'],
+		['clock_live', 'Clock running on between polls, as an overlay runs it (the server’s clock while stopped)'],
 		['clock_running', 'Clock running (true/false)'],
 		['period', 'Period code (Q1, H2, OT, …)'],
 		['period_label', 'Period label (2nd Quarter, …)'],
@@ -132,6 +133,7 @@ export function variableValues(state, { game, connected, graphics, armable, now 
 		home_color: text(s && s.home.color),
 		away_color: text(s && s.away.color),
 		clock: text(s && s.clockDisplay),
+		clock_live: text(s && liveClock(s, now)),
 		clock_running: !!(s && s.clockRunning),
 		period: text(s && s.period),
 		period_label: text(s && s.periodLabel),

@@ -27,6 +27,58 @@ export function displayClock(clock) {
 	return parts.join(':')
 }
 
+/** The clock's parts when it is one (1 to 3 `:` parts of digits, a fraction only on the last), else null. */
+function splitClock(clock) {
+	if (typeof clock !== 'string') return null
+	const parts = clock.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '').split(':')
+	if (parts.length > 3) return null
+	for (const p of parts.slice(0, -1)) if (!/^[0-9]+$/.test(p)) return null
+	if (!/^[0-9]+(?:\.[0-9]+)?$/.test(parts[parts.length - 1])) return null
+	return parts
+}
+
+/** Same as server.core.clock.parse_clock: "00:15:00" -> 900, "0:45" -> 45; null when not a clock. */
+export function parseClock(clock) {
+	const parts = splitClock(clock)
+	if (!parts) return null
+	return parts.reduce((total, p) => total * 60 + parseFloat(p), 0)
+}
+
+/**
+ * Same as server.core.clock.running_clock: `seconds` left, written in the shape of the upstream
+ * clock `like` (same parts, widths, decimals; rounded up, never below zero), then displayed.
+ */
+export function runningClock(seconds, like) {
+	const parts = splitClock(like)
+	if (!parts || !Number.isFinite(seconds)) return null
+	const m = /^([0-9]+)(?:\.([0-9]+))?$/.exec(parts[parts.length - 1])
+	const decimals = (m[2] || '').length
+	const scale = 10 ** decimals
+	const units = Math.max(0, Math.ceil(seconds * scale - 1e-6))
+	const frac = units % scale
+	let rest = Math.floor(units / scale)
+	const fields = []
+	for (let i = 0; i < parts.length - 1; i++) {
+		fields.push(rest % 60)
+		rest = Math.floor(rest / 60)
+	}
+	fields.push(rest)
+	fields.reverse()
+	const widths = [...parts.slice(0, -1).map((p) => p.length), m[1].length]
+	const out = fields.map((v, i) => String(v).padStart(Math.max(widths[i], i > 0 ? 2 : 1), '0'))
+	if (decimals) out[out.length - 1] += '.' + String(frac).padStart(decimals, '0')
+	return displayClock(out.join(':'))
+}
+
+/** The clock as it reads at local time `now`: run on from when it was last read while it runs. */
+export function liveClock(state, now = Date.now()) {
+	if (!state) return null
+	if (!state.clockRunning || typeof state.clockReadAt !== 'number') return state.clockDisplay
+	const secs = parseClock(state.clock)
+	if (secs === null) return state.clockDisplay
+	return runningClock(secs - Math.max(0, now - state.clockReadAt) / 1000, state.clock)
+}
+
 const PERIOD = /^(Q|H|OT)(\d+)?$/
 
 function ordinal(n) {

@@ -227,6 +227,12 @@ describe('actions', () => {
 		st = await server.state()
 		assert.equal(st.override.active, false)
 		await waitFor(() => host.values.override === false && host.feedback('override_active') === false, { what: 'override off' })
+		// undo the clear: the override is back; clear it again
+		assert.equal((await host.action('override_undo')).ok, true)
+		assert.equal((await server.state()).override.active, true)
+		await waitFor(() => host.values.override === true, { what: 'override back after undo' })
+		assert.equal((await host.action('override_clear')).ok, true)
+		await waitFor(() => host.values.override === false, { what: 'override off again' })
 		await waitFor(async () => host.values.home_score === (await server.state()).home.score, { what: 'upstream score back' })
 		// a bad value: the server's own message reaches the log, nothing changes
 		r = await host.action('override_set', { period: 'Q99x' })

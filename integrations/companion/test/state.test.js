@@ -5,12 +5,13 @@
 
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import http from 'node:http'
 import { test } from 'node:test'
 import { WebSocketServer } from 'ws'
 import { ShotfeedClient, wsUrl } from '../src/client.js'
 import { Controller } from '../src/controller.js'
 import { presetDefinitions, variableValues } from '../src/definitions.js'
-import { applyEvent, displayClock, isArmed, normalizeState, openSuggestions, periodLabel, periodShort } from '../src/state.js'
+import { applyEvent, displayClock, isArmed, liveClock, normalizeState, openSuggestions, periodLabel, periodShort } from '../src/state.js'
 import { FakeHost, waitFor } from './helpers.js'
 
 test('clock and period read as the server writes them', () => {
@@ -28,6 +29,18 @@ test('clock and period read as the server writes them', () => {
 	assert.equal(periodLabel('OT1'), 'Overtime')
 	assert.equal(periodLabel('OT3'), '3rd Overtime')
 	assert.equal(periodLabel('weird'), 'weird')
+})
+
+test('clock_live runs on from when the clock was read, and stands while stopped', () => {
+	const s = normalizeState({ clock: '00:10:00', clockRunning: true })
+	s.clockReadAt = 1_000_000
+	assert.equal(liveClock(s, 1_000_000), '10:00')
+	assert.equal(liveClock(s, 1_001_500), '9:59')
+	assert.equal(liveClock(s, 1_000_000 + 700_000), '0:00')
+	s.clockRunning = false
+	assert.equal(liveClock(s, 1_001_500), '10:00')
+	const v = variableValues(s, { game: 'G', connected: true, graphics: [], armable: [], now: 1_001_500 })
+	assert.equal(v.clock_live, '10:00')
 })
 
 test('events fold into the state', () => {
@@ -176,5 +189,44 @@ test('hostile frames are skipped and the client keeps following', async () => {
 	} finally {
 		client.stop()
 		await new Promise((r) => wss.close(r))
+	}
+})
+
+test('a refused upgrade (503 busy, then 1008) is retried with backoff until a hello comes', async () => {
+	const wss = new WebSocketServer({ noServer: true })
+	let tries = 0
+	const srv = http.createServer((_req, res) => res.end())
+	srv.on('upgrade', (req, socket, head) => {
+		tries += 1
+		if (tries === 1) {
+			socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}')
+			return
+		}
+		wss.handleUpgrade(req, socket, head, (ws) => {
+			if (tries === 2) {
+				ws.send(JSON.stringify({ type: 'error', message: 'unknown game' }))
+				ws.close(1008, 'unknown game')
+				return
+			}
+			ws.send(JSON.stringify({ type: 'hello', protocol: 1, game: 'G', seq: 3, gap: false, state: { seq: 3 } }))
+		})
+	})
+	srv.listen(0, '127.0.0.1')
+	await once(srv, 'listening')
+	const host = new FakeHost()
+	const ctl = new Controller(host)
+	try {
+		await ctl.configure({ url: `http://127.0.0.1:${srv.address().port}`, game: 'G' }, { token: 't' })
+		await waitFor(() => ctl.connected, { ms: 5000, what: 'the third try' })
+		assert.equal(tries, 3)
+		const failures = host.statuses.filter((x) => x.status === 'connection_failure').map((x) => x.message)
+		assert.ok(failures.some((m) => m.includes('503')), failures.join('; '))
+		assert.ok(failures.some((m) => m.includes('unknown game')), failures.join('; '))
+		assert.equal(host.status, 'ok')
+		assert.equal(host.values.connected, true)
+	} finally {
+		ctl.stop()
+		await new Promise((r) => srv.close(r))
+		srv.closeAllConnections()
 	}
 })
