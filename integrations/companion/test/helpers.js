@@ -80,6 +80,7 @@ export class DemoServer {
 		delete env.SHOTFEED_OPERATOR_TOKENS
 		delete env.SHOTFEED_OVERLAY_KEY
 		delete env.SHOTFEED_ALLOWED_ORIGINS
+		delete env.SHOTFEED_GAMES
 		const proc = spawn(PYTHON, args, { cwd: REPO_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] })
 		this.proc = proc
 		proc.stdout.on('data', (b) => (this.out += b.toString()))
