@@ -1687,7 +1687,8 @@ $("vmix-add").addEventListener("click", () => {
 
 $("vmix-save").addEventListener("click", () => {
   const body = { input: $("vmix-input").value.trim() || null, fields: S.vmixFields, enabled: $("vmix-enabled").checked };
-  const url = $("vmix-url").value.trim();
+  let url = $("vmix-url").value.trim();
+  if (url && !/^[a-z]+:\/\//i.test(url)) url = `http://${url}`; // "192.168.1.20:8088" is enough
   if (url) body.url = url;
   act("save vMix output", async () => {
     const view = await api("PUT", gamePath("/vmix"), { json: body });
