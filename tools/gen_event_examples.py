@@ -229,8 +229,9 @@ TYPE_DOCS: dict[str, TypeDoc] = {
         ),
     ),
     ev.CONFIG: TypeDoc(
-        "Teams, colours or roster changed (`PUT /api/games/{id}/config`). Carries the whole "
-        "new config, not the patch.",
+        "Teams, colours or roster changed (`PUT /api/games/{id}/config`), or the vMix output "
+        "(`PUT`/`DELETE …/vmix`). Carries the whole new config, not the patch; with a vMix "
+        "output set it also has `vmix`: `{url, input, fields, enabled}`.",
         (
             ("home", "`{teamId, name, short, color}`"),
             ("away", "`{teamId, name, short, color}`"),
