@@ -223,7 +223,10 @@ class Splits:
     ) -> dict[str, Any]:
         """:meth:`compute` from :func:`present_in_order`'s list (when the caller has it)."""
         cache, make = self._counted, _counted
-        counted: dict[int, tuple[KnownShot, _Counted]] = {}
+        if len(cache) > 2 * len(present) + 64:
+            # forget shots no longer known (the memo holds them, so no id can be reused)
+            live = {id(k) for k in present}
+            cache = self._counted = {i: v for i, v in cache.items() if i in live}
         by_side: dict[str, list[_Counted]] = {HOME: [], AWAY: []}
         by_player: defaultdict[str, list[_Counted]] = defaultdict(list)
         last_tid: dict[str, str | None] = {}
@@ -232,8 +235,11 @@ class Splits:
         for known in present:
             ident = id(known)
             hit = get(ident)
-            c = hit[1] if hit is not None and hit[0] is known else make(known)
-            counted[ident] = (known, c)
+            if hit is not None and hit[0] is known:
+                c = hit[1]
+            else:
+                c = make(known)
+                cache[ident] = (known, c)
             shot = known.shot
             tid = shot.tid
             side = sides.get(tid, _UNSET)
@@ -287,7 +293,6 @@ class Splits:
             return head
 
         teams = {HOME: team(HOME), AWAY: team(AWAY)}
-        self._counted = counted
         self._lines = lines
         return {"teams": teams, "players": [r for _, r in rows]}
 
