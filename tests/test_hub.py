@@ -601,3 +601,25 @@ def test_any_schedule_keeps_every_guarantee(steps: list[tuple[Any, ...]]) -> Non
         assert flags == sorted(flags, reverse=True), "replay only before live"
         if not sub.closing and not msgs[0]["gap"]:
             assert seqs == list(range(covered[id(sub)] + 1, seq + 1)), "nothing skipped"
+
+
+def test_identical_type_filters_share_one_set_and_one_group() -> None:
+    """A thousand overlays asking for the same types hold one frozenset between them (not a
+    KiB each), and land in one fast group; a different filter gets its own."""
+    from server.core.events import OVERLAY_TYPES
+
+    overlay = ",".join(OVERLAY_TYPES)
+    a = parse_types(overlay)
+    b = parse_types(list(reversed(OVERLAY_TYPES)))
+    assert a is b and a == frozenset(OVERLAY_TYPES)
+    ch: Channel[Client] = Channel("g", retain=10, limit=10, heartbeat_s=15)
+    subs = [ch.subscribe(Client(), parse_types(overlay), direct=True, now=0) for _ in range(3)]
+    other = ch.subscribe(Client(), parse_types("shot"), direct=True, now=0)
+    for sub in [*subs, other]:
+        ch.start(sub, 0, now=0)
+    assert set(ch.groups) == {a, frozenset({"shot"})}
+    assert list(ch.groups[a].members) == subs
+    out = ch.publish(1, "stats", b"{}", now=1)  # neither group wants the splits
+    assert out.writes == [] and out.groups == []
+    out = ch.publish(2, "shot", b"{}", now=1)
+    assert [n for _, n in out.groups] == [3, 1] and out.fast == 4

@@ -82,7 +82,20 @@ def parse_types(raw: Any) -> frozenset[str] | None:
     unknown = sorted(cleaned - set(EVENT_TYPES))
     if unknown:
         raise ValueError(f"unknown event type(s): {', '.join(unknown)}")
-    return cleaned or None
+    if not cleaned:
+        return None
+    # Every overlay asks for the same types: one shared set instead of a ~1 KiB one per
+    # connection. Bounded, so a client cycling through subsets cannot grow it without end.
+    shared = _FILTERS.get(cleaned)
+    if shared is not None:
+        return shared
+    if len(_FILTERS) < MAX_SHARED_FILTERS:
+        _FILTERS[cleaned] = cleaned
+    return cleaned
+
+
+MAX_SHARED_FILTERS: Final = 256
+_FILTERS: dict[frozenset[str], frozenset[str]] = {}
 
 
 @dataclass(frozen=True, slots=True)
