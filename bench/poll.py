@@ -18,7 +18,8 @@ Each block follows a fresh game id in one real SQLite file (WAL, as the server r
 * (b) unchanged: after every changed poll, the same bytes again (state_changed must be False,
   so nothing is written);
 * (d) the changed poll again, end to end through ``Game.apply_poll`` (worker-thread hop, as
-  the server does it), on a second set of blocks.
+  the server does it, the suggestions' own commit included), on a second set of blocks;
+* (e) the suggestion rules over each changed poll of (a), after its commit, and their commit.
 
 Timed steps mirror ``Game.apply_poll``: a long-lived ``ShotParser.parse_body`` (as the upstream
 client calls it);
@@ -44,7 +45,7 @@ import orjson
 
 from server.config import Settings
 from server.core import tracker, zones
-from server.core.derived import Deriver, after_step
+from server.core.derived import Deriver, after_step, suggest_step
 from server.core.onair import OnAir
 from server.core.roster import GameConfig
 from server.core.shots import MM_PER_FT, ShotParser
@@ -218,35 +219,42 @@ def run_blocks(
             t1 = pc()
             det = tracker.detect(state, payload, PollContext(now_ms=now))
             t2 = pc()
-            # as Game.apply_poll: the splits (a stats event when they moved) and the
-            # suggestion rules
+            # as Game.apply_poll: the splits, and a stats event when they moved
             derived = after_step(
+                deriver, splits, det.state, det.events, config, now, shots_changed=True
+            )
+            new_state, events = derived.state, derived.events
+            splits = derived.splits or splits
+            t3 = pc()
+            encoded = [e.encode() for e in events]
+            store.save(new_state, events, det.changed_shots, encoded=encoded)
+            t4 = pc()
+            # (e) then, after the poll's commit (its events are on air), the suggestion rules
+            # and their own commit when they have something to say
+            sug = suggest_step(
                 deriver,
                 splits,
-                det.state,
-                det.events,
-                config,
+                new_state,
+                events,
                 now,
                 shots_changed=True,
                 book=book,
                 onair=ONAIR,
             )
-            new_state, events = derived.state, derived.events
-            splits = derived.splits or splits
-            book = derived.book or book
-            t3 = pc()
-            encoded = [e.encode() for e in events]
-            store.save(new_state, events, det.changed_shots, encoded=encoded)
-            t4 = pc()
+            if sug.events:
+                store.save(sug.state, sug.events, (), encoded=[e.encode() for e in sug.events])
+            t5 = pc()
+            book = sug.book or book
             timings.add("(a) changed poll: parse+detect+stats+persist", t4 - t0)
             timings.add("    parse (ShotParser.parse_body)   ", t1 - t0)
             timings.add("    detect", t2 - t1)
-            timings.add("    stats + suggestions (after_step)", t3 - t2)
+            timings.add("    stats (after_step: splits + compare)", t3 - t2)
             timings.add("    persist (encode + Store.save)", t4 - t3)
+            timings.add("(e) then the suggestions (suggest_step + commit)", t5 - t4)
             assert det.state_changed and len(det.changed_shots) == 1
-            for e in events:
+            for e in [*events, *sug.events]:
                 counts[e.type] = counts.get(e.type, 0) + 1
-            state = new_state
+            state = sug.state
 
             # (b) the same bytes again half a second later: nothing changed, nothing written,
             # and no shot changed, so the splits are not even looked at (as Game.apply_poll).

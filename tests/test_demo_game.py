@@ -10,7 +10,7 @@ from typing import Any
 
 from server.cli import build_parser
 from server.core import tracker
-from server.core.derived import Deriver, after_step
+from server.core.derived import Deriver, after_step, suggest_step
 from server.core.onair import OnAir
 from server.core.roster import GameConfig
 from server.core.shots import ShotParser
@@ -36,22 +36,21 @@ def _play(seed: int, until_s: float) -> tuple[dict[str, Any], dict[str, float]]:
         )
         state = det.state
         if det.state_changed:
+            changed = bool(det.changed_shots)
             out = after_step(
-                deriver,
-                splits,
-                det.state,
-                det.events,
-                config,
-                now,
-                shots_changed=bool(det.changed_shots),
-                announce=seen,
-                book=book,
-                onair=OnAir(),
-            )
-            state, splits, book = out.state, out.splits or splits, out.book or book
-            for e in out.events:
-                if e.type == "suggestion" and e.data["status"] == "open":
-                    first.setdefault(e.data["rule"], elapsed)
+                deriver, splits, det.state, det.events, config, now,
+                shots_changed=changed, announce=seen,
+            )  # fmt: skip
+            state, splits = out.state, out.splits or splits
+            if seen:
+                sug = suggest_step(
+                    deriver, splits, state, out.events, now,
+                    shots_changed=changed, book=book, onair=OnAir(),
+                )  # fmt: skip
+                state, book = sug.state, sug.book or book
+                for e in sug.events:
+                    if e.type == "suggestion" and e.data["status"] == "open":
+                        first.setdefault(e.data["rule"], elapsed)
         elapsed += STEP_S
         now += int(STEP_S * 1000)
     return splits, first

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from server.core import tracker
-from server.core.derived import Deriver, after_step
+from server.core.derived import Deriver, after_step, suggest_step
 from server.core.events import Event
+from server.core.onair import OnAir
 from server.core.roster import GameConfig
 from server.core.splits import Splits
 from server.core.suggestions import Book
@@ -41,10 +42,12 @@ def test_a_step_that_changed_no_shot_counts_nothing() -> None:
     g = _game_with_shot()
     d, calc = _deriver()
     clock = Event(g.state.seq + 1, "clock", "EVT", 5, {"clock": "09:59"})
-    out = after_step(d, {}, g.state, [clock], g.config, 5, shots_changed=False, book=Book())
+    out = after_step(d, {}, g.state, [clock], g.config, 5, shots_changed=False)
     assert calc.calls == 0
-    assert out.splits is None and out.book is None
+    assert out.splits is None
     assert out.events == [clock] and out.state is g.state
+    sug = suggest_step(d, {}, g.state, [clock], 5, shots_changed=False, book=Book(), onair=OnAir())
+    assert sug.events == [] and sug.book is None
 
 
 def test_first_sight_counts_but_says_nothing() -> None:
@@ -86,8 +89,11 @@ def test_suggestions_look_when_the_score_moved_even_without_a_shot() -> None:
         )
         events.append(e)
     d, calc = _deriver()
-    out = after_step(d, {}, state, events[-1:], g.config, T0 + 10, shots_changed=False, book=Book())
+    out = suggest_step(
+        d, {}, state, events[-1:], T0 + 10, shots_changed=False, book=Book(), onair=OnAir()
+    )
     assert calc.calls == 0
-    kinds = [(e.type, e.data.get("rule")) for e in out.events[1:]]
+    kinds = [(e.type, e.data.get("rule")) for e in out.events]
     assert kinds == [("suggestion", "scoring_run")]
+    assert out.events[0].seq == state.seq + 1
     assert out.book is not None and out.book.open_list(T0 + 10)[0]["rule"] == "scoring_run"

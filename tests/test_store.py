@@ -260,3 +260,56 @@ def test_seq_never_goes_back_behind_the_log(store: Store) -> None:
     loaded = store.load_game(GAME)
     assert loaded.seq == 3
     assert loaded.state is not None and loaded.state.seq == 3
+
+
+class SuggestionsRefused(Store):
+    """A real store that cannot take a commit holding a suggestion (while ``refuse``)."""
+
+    refuse = True
+
+    def save(self, state: GameState, events: Any, shots: Any = (), **kw: Any) -> None:
+        if self.refuse and any(e.type == "suggestion" for e in events):
+            from server.errors import StoreError
+
+            raise StoreError("disk full (test)")
+        super().save(state, events, shots, **kw)
+
+
+@pytest.mark.anyio
+async def test_the_poll_stands_when_its_suggestions_cannot_be_stored(db: Path) -> None:
+    """The poll's events are committed and published first; a store that then refuses the
+    suggestions' commit costs those suggestions only, and the next poll makes them."""
+    published: list[Event] = []
+    store = SuggestionsRefused(db)
+    try:
+        now = [1_800_000_000.0]
+        game = Game(
+            GAME, store, Settings(), clock=lambda: now[0],
+            publish=lambda g, events, enc: published.extend(events),
+        )  # fmt: skip
+        await game.load()
+        doc = seed_doc()
+        await game.apply_poll(parse_payload(doc))
+        for i, home in enumerate((14, 17, 20)):  # three straight threes: a 9-0 run and more
+            doc = with_shot(doc, T0 + 4000 * (i + 1), home=home)
+        now[0] += 1
+        det = await game.apply_poll(parse_payload(doc))
+        types = [e.type for e in det.events]
+        assert "suggestion" not in types and "scoring_run" in types and types[-1] == "stats"
+        assert [e.seq for e in published] == list(range(1, len(published) + 1))
+        assert [e.type for e in published] == types
+        assert game.book.open_list(int(now[0] * 1000)) == []
+        assert store.events_since(GAME)[-1] == det.events[-1].encode()
+        # the store takes them again: the next poll's rules see the same facts and suggest
+        store.refuse = False
+        miss = copy.deepcopy(doc["shots"][0])
+        miss.update(t=T0 + 30_000, pid="9000", tid="2", st="MISS", pts=-1)
+        doc["shots"].append(miss)
+        now[0] += 1
+        det = await game.apply_poll(parse_payload(doc))
+        made = [e.data["rule"] for e in det.events if e.type == "suggestion"]
+        assert "shooting_night" in made
+        assert [e.seq for e in published] == list(range(1, len(published) + 1))
+        assert store.events_since(GAME)[-1] == det.events[-1].encode()
+    finally:
+        store.close()

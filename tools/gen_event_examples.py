@@ -29,7 +29,7 @@ import orjson
 
 from server.core import events as ev
 from server.core import tracker, zones
-from server.core.derived import Deriver, after_step
+from server.core.derived import Deriver, after_step, suggest_step
 from server.core.events import Event
 from server.core.onair import OnAir
 from server.core.override import Override, parse_patch, upstream_of
@@ -397,14 +397,27 @@ class Script:
             shots_changed=bool(detection.changed_shots),
             announce=self.state.baseline,
             stale=self.after_outage,
-            book=self.book,
-            onair=self.onair,
         )
+        seen = self.state.baseline
         self._take(derived.state, derived.events)
         self.splits = derived.splits or self.splits
-        self.book = derived.book or self.book
+        events = list(derived.events)
+        if seen:  # as Game.apply_poll: the rules after the poll's commit
+            sug = suggest_step(
+                self.deriver,
+                self.splits,
+                self.state,
+                derived.events,
+                self.now,
+                shots_changed=bool(detection.changed_shots),
+                book=self.book,
+                onair=self.onair,
+                stale=self.after_outage,
+            )
+            self._take(sug.state, sug.events)
+            self.book = sug.book or self.book
+            events += sug.events
         self.after_outage = False
-        events = derived.events
         # The poller reports success after applying the poll.
         self.feed(True, None, None, after_ms=0)
         self.now += 1_000

@@ -37,6 +37,17 @@ class Deriver:
     def __init__(self) -> None:
         self.splits = Splits()
         self._shots: dict[int, tuple[KnownShot, dict[str, Any]]] = {}
+        self._present: list[KnownShot] = []
+        self._present_of: Mapping[str, KnownShot] | None = None
+
+    def present(self, state: GameState) -> list[KnownShot]:
+        """``present_in_order`` of the state's shots, sorted once per shots mapping (the
+        splits and the rules of one poll read the same list)."""
+        shots = state.shots
+        if self._present_of is not shots:
+            self._present = present_in_order(shots.values())
+            self._present_of = shots
+        return self._present
 
     def shot_facts(self, present: Sequence[KnownShot]) -> list[dict[str, Any]]:
         """The counting shots (``present_in_order``), with what the rules read (key, pid,
@@ -90,47 +101,57 @@ def after_step(
     shots_changed: bool,
     announce: bool = True,
     stale: bool = False,
-    book: Book | None = None,
-    onair: OnAir | None = None,
 ) -> Derived:
     """Recount the splits if ``shots_changed`` (or the config moved, which the caller says the
     same way) and, when they differ from ``previous`` and ``announce`` (not on first sight),
-    append a ``stats`` event with the next seq. ``stale`` marks the derived events as the
-    step's own are.
-
-    With a ``book`` (a poll, not a config change), the suggestion rules then read the splits,
-    the shots and the step's events, when shots changed or the score moved: their
-    ``suggestion`` events follow, and for a rule armed in ``onair`` while nothing is held, the
-    ``graphic`` it fires and its acceptance.
+    append a ``stats`` event with the next seq. ``stale`` marks it as the step's events are.
     """
     out = list(events)
     splits: dict[str, Any] | None = None
-    present: list[KnownShot] | None = None
     if shots_changed:
-        present = present_in_order(state.shots.values())
-        fresh = deriver.splits.compute_present(present, config, state)
+        fresh = deriver.splits.compute_present(deriver.present(state), config, state)
         if fresh != previous:
             splits = fresh
             if announce:
                 state, event = tracker.append(state, STATS, fresh, now_ms, stale=stale)
                 out.append(event)
-    new_book: Book | None = None
-    if book is not None and announce and (shots_changed or any(e.type in _SCORING for e in events)):
-        onair = onair or OnAir()
-        facts = Facts(
-            splits=splits if splits is not None else previous,
-            shots=deriver.shot_facts(
-                present if present is not None else present_in_order(state.shots.values())
-            ),
-            events=[e.to_message() for e in events],
-            now_ms=now_ms,
-            stale=stale,
-        )
-        next_book, made = suggestions.step(book, facts, armed=onair.autofire, held=onair.held)
-        if made or next_book != book:
-            new_book = next_book
-        for type_, data in made:
-            assert type_ in (SUGGESTION, GRAPHIC)
-            state, event = tracker.append(state, type_, data, now_ms, stale=stale)
-            out.append(event)
-    return Derived(state, out, splits, new_book)
+    return Derived(state, out, splits)
+
+
+def suggest_step(
+    deriver: Deriver,
+    splits: Mapping[str, Any],
+    state: GameState,
+    events: Sequence[Event],
+    now_ms: int,
+    *,
+    shots_changed: bool,
+    book: Book,
+    onair: OnAir,
+    stale: bool = False,
+) -> Derived:
+    """The suggestion rules over a committed poll: they read the splits, the shots and the
+    poll's events (when shots changed or the score moved) and answer with their own events
+    only (``suggestion``; for a rule armed in ``onair`` while nothing is held, the ``graphic``
+    it fires and its acceptance), numbered after the poll's. ``book`` is set in the result
+    only when it changed.
+
+    Why after the poll and not in it: the poll's events are what goes on air, and nothing the
+    console's suggestions need may delay them; the shell commits these right after.
+    """
+    if not (shots_changed or any(e.type in _SCORING for e in events)):
+        return Derived(state, [], None)
+    facts = Facts(
+        splits=splits,
+        shots=deriver.shot_facts(deriver.present(state)),
+        events=[e.to_message() for e in events],
+        now_ms=now_ms,
+        stale=stale,
+    )
+    next_book, made = suggestions.step(book, facts, armed=onair.autofire, held=onair.held)
+    out: list[Event] = []
+    for type_, data in made:
+        assert type_ in (SUGGESTION, GRAPHIC)
+        state, event = tracker.append(state, type_, data, now_ms, stale=stale)
+        out.append(event)
+    return Derived(state, out, None, next_book if (made or next_book != book) else None)

@@ -27,7 +27,7 @@ import anyio.to_thread
 
 from server.config import Settings
 from server.core import suggestions, tracker
-from server.core.derived import Deriver, after_step
+from server.core.derived import Deriver, after_step, suggest_step
 from server.core.events import CONFIG, Event
 from server.core.onair import OnAir
 from server.core.override import Override
@@ -143,6 +143,8 @@ class Game:
             if detection.state_changed:
                 # First sight stays silent (no event at all); after it, a poll whose shots
                 # moved the splits says so, in the same commit as its events.
+                seen = self.state.baseline
+                shots_changed = bool(detection.changed_shots)
                 derived = after_step(
                     self._deriver,
                     self.splits,
@@ -150,29 +152,54 @@ class Game:
                     detection.events,
                     self.config,
                     ctx.now_ms,
-                    shots_changed=bool(detection.changed_shots),
-                    announce=self.state.baseline,
+                    shots_changed=shots_changed,
+                    announce=seen,
                     stale=ctx.after_outage,
-                    book=self.book,
-                    onair=self.onair,
                 )
                 state, events = derived.state, derived.events
-                detection = replace(detection, state=state, events=events)
                 try:
                     await self._commit(
-                        state,
-                        events,
-                        detection.changed_shots,
-                        splits=derived.splits,
-                        book=derived.book,
+                        state, events, detection.changed_shots, splits=derived.splits
                     )
                 except StoreError:
                     self.after_outage = True  # what it found reaches clients late, if ever
                     raise
+                if seen:
+                    events = events + await self._suggest(events, ctx, shots_changed)
+                detection = replace(detection, state=self.state, events=events)
             else:
                 self.state = detection.state
             self.after_outage = False
             return detection
+
+    async def _suggest(
+        self, events: Sequence[Event], ctx: PollContext, shots_changed: bool
+    ) -> list[Event]:
+        """The suggestion rules over the poll just committed (under the same lock, so their
+        seq follows the poll's), in a commit of their own: the poll's events went on air
+        without waiting for them. A store that cannot take them costs the suggestions of this
+        poll only (the next poll's rules see the same facts); the poll itself stands."""
+        derived = suggest_step(
+            self._deriver,
+            self.splits,
+            self.state,
+            events,
+            ctx.now_ms,
+            shots_changed=shots_changed,
+            book=self.book,
+            onair=self.onair,
+            stale=ctx.after_outage,
+        )
+        if not derived.events:
+            if derived.book is not None:
+                self.book = derived.book  # no event: nothing to write
+            return []
+        try:
+            await self._commit(derived.state, derived.events, book=derived.book)
+        except StoreError as exc:
+            log.warning("game %s: suggestions of this poll not stored: %s", self.id, exc)
+            return []
+        return derived.events
 
     async def apply_feed(self, ok: bool, error: str | None, message: str | None) -> Event | None:
         """Record feed health; emits ``feed_status`` only on a transition.
