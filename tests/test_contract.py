@@ -91,9 +91,11 @@ PERIODS = [
 
 
 def test_committed_contract_js_is_current() -> None:
-    """The committed file is exactly what the generator writes now."""
+    """The committed files are exactly what the generator writes now."""
     committed = CONTRACT_JS.read_text(encoding="utf-8")
     assert committed == contract.render(), "stale: run python -m server.core.contract"
+    zones_js = CONTRACT_JS.with_name("zones.js").read_text(encoding="utf-8")
+    assert zones_js == contract.render_zones(), "stale: run python -m server.core.contract"
 
 
 def test_generator_check_mode() -> None:
@@ -224,11 +226,13 @@ def test_pct_and_zones_js_match_python() -> None:
 
     script = (
         "const C = require(process.argv[1]); const a = JSON.parse(process.argv[2]);"
+        "const Z = require(process.argv[1].replace(/contract\\.js$/, 'zones.js'));"
         "console.log(JSON.stringify({pct: a.map(([m, n]) => C.pctDisplay(m, n)),"
-        " zones: C.zones, overlayTypes: C.overlayTypes}));"
+        " zones: Z, inContract: 'zones' in C, overlayTypes: C.overlayTypes}));"
     )
     got = _node(script, [[m, n] for m, n, _ in PCT])
     assert got["pct"] == [shown for _, _, shown in PCT]
     assert got["zones"] == {"zone": zones.zone_map(False), "advanced": zones.zone_map(True)}
+    assert got["inContract"] is False  # its own file: only the pages drawing zones load it
     assert got["overlayTypes"] == list(OVERLAY_TYPES)
     assert "stats" not in got["overlayTypes"] and "suggestion" not in got["overlayTypes"]

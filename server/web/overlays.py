@@ -42,7 +42,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 THEMES = ("default", "light")
 # Static files a page loads; their URLs carry a content hash so a browser source never keeps
 # an old feed.js after an upgrade.
-ASSETS = ("contract.js", "feed.js", "overlay.css")
+ASSETS = ("contract.js", "feed.js", "overlay.css", "zones.js")
 PENDING = "_pending.html"
 
 
