@@ -5,7 +5,7 @@ The stats count shots by the number upstream sends; to draw those counts on a co
 overlays need to know where each number is, and the simulator must number its shots the same
 way. So the map is defined once here, as geometry, and everything else reads it: the
 classifier (the simulator, and the test that the seed's example lands where it says), and the
-SVG outlines that ``static/contract.js`` hands to the ``zones`` and ``playercard`` overlays.
+SVG outlines that ``static/zones.js`` (generated with the contract) hands to the stats graphics.
 
 Frame: the server's hoop-relative feet (:meth:`server.core.shots.Shot.hoop_relative_ft`): the
 hoop at the origin, +y out toward half court, the baseline at y = -5.25. Drawn as the shot
