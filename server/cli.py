@@ -207,6 +207,9 @@ def _print_urls(settings: Settings, game: str) -> None:
     lines += [f"  {name:<10} {base}/overlays/{name}?game={game}" for name in OVERLAYS]
     lines += [
         f"  state      {base}/api/games/{game}/state (vMix: state.xml, .csv, .flat.json)",
+        f"  stats      {base}/api/games/{game}/stats (vMix: stats.xml, .csv, .flat.json)",
+        f"  ograf      {base}/ograf/   (every overlay as an OGraf v1 graphic)",
+        f"  vmix push  {base}/api/games/{game}/vmix   (docs/overlays.md: vMix titles)",
         f"  websocket  ws://{host}:{settings.port}/ws/games/{game}",
         f"  tail       shotfeed tail --game {game} --url {base}",
     ]
