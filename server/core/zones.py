@@ -176,14 +176,31 @@ def _radii(ring: str, sx: float, cy: float) -> tuple[float, float]:
     return min(inner, box), min(outer, box)
 
 
+def _corner_angles() -> tuple[float, ...]:
+    out = []
+    for x, y in (
+        (HALF_WIDTH_FT, HALF_COURT_FT),  # the half-court corners
+        (HALF_WIDTH_FT, BASELINE_FT),  # the baseline corners
+        (CORNER_FT, math.sqrt(ARC_FT**2 - CORNER_FT**2)),  # the line's break
+        (CORNER_FT, BASELINE_FT),  # the corner line meets the baseline
+    ):
+        out += [angle_of(x, y), angle_of(-x, y)]
+    return tuple(out)
+
+
+_CORNERS: Final = _corner_angles()
+
+
 def _outline(ring: Ring, index: int, advanced: bool) -> tuple[str, tuple[float, float]]:
     """SVG path data (feet, chart frame) and a label point for one sector of ``ring``."""
     edges = (180.0, *ring.bounds, -180.0)
     hi, lo = edges[index], edges[index + 1]
     if ring.name == "deep":
         hi, lo = min(hi, CORNER_DEG), max(lo, -CORNER_DEG)
-    steps = max(2, int((hi - lo) / 3.0))
+    steps = max(2, int((hi - lo) / 5.0))  # 5 deg chords: under half a pixel off on air
     angles = [hi - (hi - lo) * i / steps for i in range(steps + 1)]
+    # where an edge turns a corner (the court's, the line's break): a vertex of its own
+    angles = sorted({*angles, *(c for c in _CORNERS if lo < c < hi)}, reverse=True)
     outer_pts: list[tuple[float, float]] = []
     inner_pts: list[tuple[float, float]] = []
     for a in angles:
@@ -196,10 +213,10 @@ def _outline(ring: Ring, index: int, advanced: bool) -> tuple[str, tuple[float, 
         inner_pts.append((inner * sx, inner * cy))
     pts: list[tuple[float, float]] = []
     for x, y in outer_pts + inner_pts[::-1]:
-        point = (round(x, 2), round(y, 2))
+        point = (round(x, 1), round(y, 1))  # 0.1 ft: about a pixel and a half on air
         if not pts or pts[-1] != point:
             pts.append(point)
-    path = "M" + "L".join(f"{x:.2f} {y:.2f}" for x, y in pts) + "Z"
+    path = "M" + "L".join(f"{x:g} {y:g}" for x, y in pts) + "Z"
     return path, _centroid(pts)
 
 
