@@ -15,6 +15,7 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -175,7 +176,13 @@ def create_app(
         *OVERLAY_ROUTES,
         *OGRAF_ROUTES,
         *CONSOLE_ROUTES,
-        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+        # gzip for the scripts and styles a browser source loads cold (fonts are woff2,
+        # compressed already; tiny files are left alone)
+        Mount(
+            "/static",
+            GZipMiddleware(StaticFiles(directory=str(STATIC_DIR)), minimum_size=1024),
+            name="static",
+        ),
     ]
     app = Starlette(
         routes=routes,
