@@ -270,3 +270,39 @@ async def test_titles_follow_the_game_and_heal_after_vmix_trouble(tmp_path: Path
             assert r.json()["config"] is None
             r = await feed.http.get(f"{API}/audit", headers=AUTH)
             assert [e["action"] for e in r.json()["entries"]].count("vmix") >= 5
+
+
+@pytest.mark.network
+@pytest.mark.anyio
+async def test_a_bug_in_the_output_never_stops_the_poller(tmp_path: Path) -> None:
+    """Whatever the output's task raises, the game goes on polling and the output restarts."""
+    vmix = FakeVmix()
+    with LiveServer(vmix) as vm:
+        async with running_feed(tmp_path) as feed:
+            output = feed.app.state.games.vmix[GAME]
+            real_row = output._row
+            calls = {"n": 0}
+
+            def broken_once() -> Any:
+                calls["n"] += 1
+                if calls["n"] == 1:
+                    raise RuntimeError("a bug in the row")
+                return real_row()
+
+            output._row = broken_once
+            r = await feed.http.put(
+                f"{API}/vmix",
+                json={"url": vm.url, "input": INPUT, "fields": {"home_score": "H.Text"}},
+                headers=AUTH,
+            )
+            assert r.status_code == 200
+            # the poller still polls meanwhile
+            feed.upstream.push(Reply(200, _with_shot(13, 5_000)))
+            with anyio.fail_after(10):
+                while (await feed.state())["home"]["score"] != 13:
+                    await anyio.sleep(0.05)
+            # and the output came back by itself, with the value as it is now
+            await _until(lambda: vmix.last("H.Text") == "13", 15)
+            assert calls["n"] >= 2
+            assert any("vMix output failed" in r.getMessage() for r in feed.errors)
+            feed.errors.clear()  # the one ERROR this test provokes on purpose

@@ -35,6 +35,21 @@ log = logging.getLogger("shotfeed.games")
 _GAME_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+OUTPUT_RESTART_S = 5.0
+
+
+async def _supervised(output: VmixOutput, restart_s: float = OUTPUT_RESTART_S) -> None:
+    """The vMix output's task, restarted after anything it did not expect: an output is an
+    extra, and nothing in it may stop the game's poller (they share a task group)."""
+    while True:
+        try:
+            await output.run()
+        except Exception:
+            log.exception("game %s: the vMix output failed; restarting it", output.game)
+            await anyio.sleep(restart_s)
+            output.poke()
+
+
 def check_game_id(game_id: Any) -> str:
     """An event id is used in URLs and file paths: keep it to a safe alphabet."""
     if not isinstance(game_id, str) or not _GAME_ID.match(game_id):
@@ -145,7 +160,7 @@ class Games:
     async def _run(poller: Poller, output: VmixOutput, scope: anyio.CancelScope) -> None:
         with scope:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(output.run)
+                tg.start_soon(_supervised, output)
                 await poller.run()
 
     async def unfollow(self, game_id: str) -> bool:
