@@ -139,6 +139,36 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _web(args: argparse.Namespace) -> int:
+    from server.web.app import create_app
+
+    settings = Settings.from_environ(os.environ, host=args.host, port=args.port)
+    if not settings.redis_url:
+        raise ConfigError(
+            "shotfeed web needs REDIS_URL: without it nothing would poll (use shotfeed serve)"
+        )
+    run_server(feed_server(create_app(settings, poll=False), settings), "web")
+    return 0
+
+
+def _poll(args: argparse.Namespace) -> int:
+    global _stop_logged
+    from server.live.poll_role import run_pollers
+
+    settings = Settings.from_environ(os.environ, poll_interval=args.poll_interval)
+    reason = "normal end"
+    try:
+        reason = anyio.run(run_pollers, settings)
+    except BaseException as exc:
+        if not isinstance(exc, ConfigError):
+            reason = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _stop_logged = True
+        log.info("shotfeed poll stopped: %s", reason)
+    return 0
+
+
 async def _tail(url: str, game: str, types: str | None, since: int | None) -> None:
     import websockets
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -395,6 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help="SQLite store path (default SHOTFEED_DB or ./shotfeed.db)")
     serve.set_defaults(func=_serve)
 
+    web = sub.add_parser("web", help="the web half alone: no pollers, games through Redis")
+    web.add_argument("--host", help="listen address (default HOST or 127.0.0.1)")
+    web.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
+    web.set_defaults(func=_web)
+
+    poll = sub.add_parser("poll", help="the pollers alone: one leader per game, through Redis")
+    poll.add_argument("--poll-interval", type=float, help="seconds between polls (default 1)")
+    poll.set_defaults(func=_poll)
+
     demo = sub.add_parser("demo", help="play a simulated game through the real server (no key)")
     demo.add_argument("--port", type=int, default=8000, help="listen port (default 8000)")
     demo.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
@@ -445,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("serve", "demo"):
+    if args.command in ("serve", "demo", "web", "poll"):
         install_last_words()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

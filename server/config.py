@@ -390,8 +390,25 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_URL",
         "redis_url",
         "",
-        "Redis for scale-out (web/poll split); empty: one process, no Redis.",
+        "Redis for scale-out (shotfeed web / shotfeed poll, docs/deploy.md); empty: one "
+        "process, SQLite, no Redis.",
         Url(("redis", "rediss", "unix"), optional=True),
+    ),
+    Setting(
+        "SHOTFEED_REDIS_PREFIX",
+        "redis_prefix",
+        "shotfeed",
+        "Prefix of every Redis key shotfeed uses: several deployments (a rehearsal beside the "
+        "show) can share one Redis.",
+        Text(required=True),
+    ),
+    Setting(
+        "SHOTFEED_LEADER_TTL_S",
+        "leader_ttl_s",
+        5.0,
+        "Redis: how long a poll process's lead on a game lasts unless renewed (every third of "
+        "it); a killed leader is replaced about this long after its last renewal.",
+        Number(integer=False, low=0.3, high=600),
     ),
     Setting("HOST", "host", "127.0.0.1", "Address to listen on.", Text(required=True)),
     Setting("PORT", "port", 8000, "Port to listen on.", Number(integer=True, low=1, high=65535)),
@@ -444,6 +461,8 @@ class Settings:
     auth_failures: int = _field("auth_failures")
     auth_failures_per_min: float = _field("auth_failures_per_min")
     redis_url: str = _field("redis_url")
+    redis_prefix: str = _field("redis_prefix")
+    leader_ttl_s: float = _field("leader_ttl_s")
     host: str = _field("host")
     port: int = _field("port")
 

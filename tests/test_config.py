@@ -50,6 +50,8 @@ GOOD: dict[str, tuple[str, Any]] = {
     "SHOTFEED_AUTH_FAILURES": ("3", 3),
     "SHOTFEED_AUTH_FAILURES_PER_MIN": ("2", 2.0),
     "REDIS_URL": ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    "SHOTFEED_REDIS_PREFIX": ("rehearsal", "rehearsal"),
+    "SHOTFEED_LEADER_TTL_S": ("2.5", 2.5),
     "HOST": ("0.0.0.0", "0.0.0.0"),
     "PORT": ("65535", 65535),
 }
@@ -101,6 +103,8 @@ BAD: list[tuple[str, str]] = [
     ("SHOTTRACKER_BASE_URL", "https://"),
     ("REDIS_URL", "localhost:6379"),
     ("REDIS_URL", "http://localhost:6379"),
+    ("SHOTFEED_LEADER_TTL_S", "0.1"),
+    ("SHOTFEED_LEADER_TTL_S", "nan"),
     ("SHOTFEED_OPERATOR_TOKEN", "short"),
     ("SHOTFEED_OPERATOR_TOKEN", "x" * 15),
 ]

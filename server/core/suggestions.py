@@ -157,10 +157,15 @@ class Book:
     def from_events(cls, messages: Iterable[Mapping[str, Any]]) -> Book:
         """The book that lived through these messages (oldest first; non-suggestion ones are
         skipped), after a restart."""
-        slots: dict[str, Mapping[str, Any]] = {}
-        last: dict[str, str] = {}
-        ended: dict[str, str] = {}
-        next_id = 1
+        return cls().fold(messages)
+
+    def fold(self, messages: Iterable[Mapping[str, Any]]) -> Book:
+        """This book after these messages too: how a process that did not make them (another
+        web or poll process, through Redis) keeps the same book as the one that did."""
+        slots: dict[str, Mapping[str, Any]] = dict(self.slots)
+        last: dict[str, str] = dict(self.last)
+        ended: dict[str, str] = dict(self.ended)
+        next_id = self.next_id
         for msg in messages:
             if msg.get("type") != "suggestion":
                 continue
@@ -182,7 +187,7 @@ class Book:
                 if held is not None and held["id"] == sid:
                     del slots[slot]
                 ended[sid] = str(status)
-        return cls(slots, last, ended, next_id)
+        return Book(slots, last, ended, next_id)
 
 
 def _open_in(

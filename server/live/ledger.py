@@ -19,25 +19,35 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from functools import partial
 from typing import Any, Literal
 
 import anyio
-import anyio.to_thread
+import orjson
 
 from server.config import Settings
 from server.core import suggestions, tracker
 from server.core.derived import Deriver, after_step, suggest_step
-from server.core.events import CONFIG, Event
+from server.core.events import CONFIG, GRAPHIC, HOLD, OVERRIDE, SUGGESTION, Event
 from server.core.onair import OnAir
+from server.core.onair import fold as fold_onair
 from server.core.override import Override
+from server.core.override import fold as fold_override
 from server.core.roster import GameConfig
 from server.core.shots import Payload, ShotParser
 from server.core.tracker import Detection, FeedHealth, GameState, PollContext
 from server.errors import StoreError
-from server.live.store import STORE_UNWRITABLE, AuditRow, Store
+from server.live.broker import Broker, Commit, Conflict, as_broker
+from server.live.store import AuditRow, Store
 
 log = logging.getLogger("shotfeed.game")
+
+# The operator's event types every process folds (on air, override, suggestions).
+FOLDED_TYPES = (HOLD, GRAPHIC, OVERRIDE, SUGGESTION)
+# A step that keeps losing the race to other writers gives up (as a store failure) after this
+# many tries; one conflict is a poll and an operator action landing within a millisecond.
+MAX_CONFLICTS = 8
+# Most events a catch-up reads back to publish what this process missed.
+CATCH_UP_LIMIT = 100_000
 
 Publish = Callable[[str, Sequence[Event], Sequence[bytes]], None]
 # An operator action's audit row, made under the game's lock once its event exists.
@@ -49,12 +59,19 @@ def _no_publish(game: str, events: Sequence[Event], encoded: Sequence[bytes]) ->
 
 
 class Game:
-    """The live state of one game and the only writer of its event log."""
+    """The live state of one game and the only writer of its event log in this process.
+
+    With a shared broker (Redis) other processes write the same game: ``version`` counts the
+    game's commits, every commit is a compare-and-set on it, and a step that lost the race
+    catches up (:meth:`_catch_up`) and is built again on the new state. Whatever moves
+    ``version`` forward in this process also publishes the events in between, in seq order,
+    so this process's clients see exactly the log, whichever process wrote it.
+    """
 
     def __init__(
         self,
         game_id: str,
-        store: Store,
+        store: Store | Broker,
         settings: Settings,
         *,
         publish: Publish = _no_publish,
@@ -63,6 +80,7 @@ class Game:
     ) -> None:
         self.id = game_id
         self.store = store
+        self.broker = as_broker(store, limiter)
         self.settings = settings
         self.publish = publish
         self.parser = ShotParser()
@@ -71,12 +89,16 @@ class Game:
         self.onair = OnAir()
         self.override = Override()
         self.after_outage = False
+        self.version = 0
+        # The poller's leadership token (Redis): its commits are refused once it lapsed.
+        self.fence: str | None = None
+        # When this game's poller (in whichever process) last polled successfully.
+        self.last_success_at: int | None = None
         self._deriver = Deriver()
         self.splits: dict[str, Any] = self._deriver.splits.compute((), self.config, self.state)
         # the operator's suggestions, folded from the log on load (server.live.following)
         self.book = suggestions.Book()
         self._lock = anyio.Lock()
-        self._limiter = limiter or anyio.CapacityLimiter(1)
         self._clock = clock
 
     def now_ms(self) -> int:
@@ -84,16 +106,26 @@ class Game:
 
     async def load(self) -> None:
         """Pick up where the store left off; a known game's next poll counts as after an outage."""
-        loaded = await anyio.to_thread.run_sync(self.store.load_game, self.id)
-        self.config = loaded.config
-        if loaded.state is not None:
-            self.state = loaded.state
+        loaded = await self.broker.load_game(self.id)
+        self._take(loaded.game.state, loaded.game.config, loaded.game.seq, loaded.version)
+        if loaded.game.state is not None:
             self.after_outage = True
-        else:
-            self.state = GameState(self.id, seq=loaded.seq)
+
+    def _take(self, state: GameState | None, config: GameConfig, seq: int, version: int) -> None:
+        self.config = config
+        self.state = state if state is not None else GameState(self.id, seq=seq)
+        self.version = version
         self.splits = self._deriver.splits.compute(
             self.state.shots.values(), self.config, self.state
         )
+
+    async def fold_log(self) -> None:
+        """On air, the override and the suggestions, folded from the whole operator log."""
+        bodies = await self.broker.operator_events(self.id, FOLDED_TYPES)
+        log_ = [orjson.loads(b) for b in bodies]
+        self.onair = fold_onair(log_)
+        self.override = fold_override(log_)
+        self.book = suggestions.Book.from_events(log_)
 
     def context(self) -> PollContext:
         s = self.settings
@@ -106,6 +138,8 @@ class Game:
             hot_hand=s.hot_hand,
         )
 
+    # -- commits -------------------------------------------------------------------------------
+
     async def _commit(
         self,
         state: GameState,
@@ -115,62 +149,178 @@ class Game:
         config: GameConfig | None = None,
         splits: dict[str, Any] | None = None,
         book: suggestions.Book | None = None,
+        *,
+        fenced: bool = False,
     ) -> None:
         encoded = [e.encode() for e in events]
-        await anyio.to_thread.run_sync(
-            partial(
-                self.store.save, state, events, shots, encoded=encoded, audit=audit, config=config
+        await self.broker.commit(
+            self.id,
+            Commit(
+                self.version,
+                state,
+                events,
+                encoded,
+                shots,
+                audit=audit,
+                config=config,
+                fence=self.fence if fenced else None,
             ),
-            limiter=self._limiter,
         )
+        self.version += 1
         self.state = state
         if config is not None:
             self.config = config
         if splits is not None:
             self.splits = splits
-        if book is not None:
-            self.book = book
+        self._fold(events, book)
         if events:
             self.publish(self.id, events, encoded)
+
+    def _fold(self, events: Sequence[Event], book: suggestions.Book | None = None) -> None:
+        """What the operator's events change: on air, the override, and (unless the step that
+        made them computed it) the suggestion book."""
+        for e in events:
+            self.onair = self.onair.apply(e.type, e.data)
+            self.override = self.override.apply(e.type, e.data)
+        if book is not None:
+            self.book = book
+        elif any(e.type == SUGGESTION for e in events):
+            self.book = self.book.fold(e.to_message() for e in events)
+
+    async def _retrying(self, step: Callable[[], Any]) -> Any:
+        """Run a step (under the lock) until it commits on the game's current version: a
+        :class:`Conflict` means another process wrote first, so catch up and build it again."""
+        for _ in range(MAX_CONFLICTS):
+            try:
+                return await step()
+            except Conflict:
+                await self._catch_up()
+        raise StoreError(f"game {self.id}: {MAX_CONFLICTS} commits in a row lost to others")
+
+    async def _catch_up(self) -> None:
+        """Bring this process's copy up to the broker's (under the lock), publishing every event
+        it had not seen, in seq order. If the broker has *less* than this process (a Redis that
+        restarted without persistence), put this process's copy back instead."""
+        loaded = await self.broker.load_game(self.id)
+        if loaded.version == self.version:
+            return
+        if loaded.version < self.version:
+            restore = getattr(self.broker, "restore", None)
+            if restore is not None:
+                now = await restore(self.id, self.version, self.state, self.config)
+                log.warning(
+                    "game %s: the broker had version %d, this process %d; restored (now %d)",
+                    self.id,
+                    loaded.version,
+                    self.version,
+                    now,
+                )
+                if now != self.version:
+                    await self._catch_up()
+            return
+        last = self.state.seq
+        bodies = await self.broker.events_since(self.id, last, CATCH_UP_LIMIT)
+        seq = loaded.game.seq
+        messages = [orjson.loads(b) for b in bodies]
+        pairs = [(m, b) for m, b in zip(messages, bodies, strict=True) if int(m["seq"]) <= seq]
+        events = [Event.from_message(m) for m, _ in pairs]
+        complete = (not events and seq == last) or (
+            bool(events) and events[0].seq == last + 1 and events[-1].seq == seq
+        )
+        self._take(loaded.game.state, loaded.game.config, seq, loaded.version)
+        if complete:
+            self._fold(events)
+        else:  # some fell out of the stream: fold the whole operator log instead
+            log.warning("game %s: caught up from seq %d to %d with a gap", self.id, last, seq)
+            await self.fold_log()
+        if events:
+            self.publish(self.id, events, [b for _, b in pairs])
+
+    async def apply_change(
+        self,
+        version: int,
+        state_blob: bytes | None,
+        shots_json: bytes,
+        config_blob: bytes | None,
+        bodies: Sequence[bytes],
+        *,
+        reload: bool = False,
+    ) -> None:
+        """Another process's commit, as the change feed brought it: applied and published if
+        it is the next one, skipped if this process has it already, caught up if some came
+        before it that this process missed."""
+        async with self._lock:
+            if version <= self.version and not reload:
+                return
+            if reload or version != self.version + 1 or state_blob is None:
+                await self._catch_up()
+                return
+            changed = [tracker.KnownShot.from_record(r) for r in orjson.loads(shots_json)]
+            shots = dict(self.state.shots)
+            for k in changed:
+                shots[k.key] = k
+            state = GameState.from_record(orjson.loads(state_blob), shots.values())
+            config = GameConfig.from_data(orjson.loads(config_blob)) if config_blob else self.config
+            events = [Event.from_message(orjson.loads(b)) for b in bodies]
+            moved_splits = bool(changed) or config_blob is not None
+            self.state = state
+            self.config = config
+            self.version = version
+            if moved_splits:
+                self.splits = self._deriver.splits.compute(state.shots.values(), config, state)
+            self._fold(events)
+            if events:
+                self.publish(self.id, events, list(bodies))
+
+    async def sync(self) -> None:
+        """Catch up with the broker now (a new poll leader, a process back from an outage)."""
+        async with self._lock:
+            await self._catch_up()
+
+    # -- steps ---------------------------------------------------------------------------------
 
     async def apply_poll(self, payload: Payload) -> Detection:
         """Detect, persist, publish. A poll that changes nothing writes nothing."""
         async with self._lock:
-            ctx = self.context()
-            detection = tracker.detect(self.state, payload, ctx)
-            for warning in detection.warnings:
-                log.warning("game %s: %s", self.id, warning)
-            if detection.state_changed:
-                # First sight stays silent (no event at all); after it, a poll whose shots
-                # moved the splits says so, in the same commit as its events.
-                seen = self.state.baseline
-                shots_changed = bool(detection.changed_shots)
-                derived = after_step(
-                    self._deriver,
-                    self.splits,
-                    detection.state,
-                    detection.events,
-                    self.config,
-                    ctx.now_ms,
-                    shots_changed=shots_changed,
-                    announce=seen,
-                    stale=ctx.after_outage,
+            result: Detection = await self._retrying(lambda: self._apply_poll(payload))
+            return result
+
+    async def _apply_poll(self, payload: Payload) -> Detection:
+        ctx = self.context()
+        detection = tracker.detect(self.state, payload, ctx)
+        for warning in detection.warnings:
+            log.warning("game %s: %s", self.id, warning)
+        if detection.state_changed:
+            # First sight stays silent (no event at all); after it, a poll whose shots
+            # moved the splits says so, in the same commit as its events.
+            seen = self.state.baseline
+            shots_changed = bool(detection.changed_shots)
+            derived = after_step(
+                self._deriver,
+                self.splits,
+                detection.state,
+                detection.events,
+                self.config,
+                ctx.now_ms,
+                shots_changed=shots_changed,
+                announce=seen,
+                stale=ctx.after_outage,
+            )
+            state, events = derived.state, derived.events
+            try:
+                await self._commit(
+                    state, events, detection.changed_shots, splits=derived.splits, fenced=True
                 )
-                state, events = derived.state, derived.events
-                try:
-                    await self._commit(
-                        state, events, detection.changed_shots, splits=derived.splits
-                    )
-                except StoreError:
-                    self.after_outage = True  # what it found reaches clients late, if ever
-                    raise
-                if seen:
-                    events = events + await self._suggest(events, ctx, shots_changed)
-                detection = replace(detection, state=self.state, events=events)
-            else:
-                self.state = detection.state
-            self.after_outage = False
-            return detection
+            except StoreError:
+                self.after_outage = True  # what it found reaches clients late, if ever
+                raise
+            if seen:
+                events = events + await self._suggest(events, ctx, shots_changed)
+            detection = replace(detection, state=self.state, events=events)
+        else:
+            self.state = detection.state
+        self.after_outage = False
+        return detection
 
     async def _suggest(
         self, events: Sequence[Event], ctx: PollContext, shots_changed: bool
@@ -178,7 +328,9 @@ class Game:
         """The suggestion rules over the poll just committed (under the same lock, so their
         seq follows the poll's), in a commit of their own: the poll's events went on air
         without waiting for them. A store that cannot take them costs the suggestions of this
-        poll only (the next poll's rules see the same facts); the poll itself stands."""
+        poll only (the next poll's rules see the same facts); the poll itself stands. So does
+        losing the race to another process's commit (caught up; the next poll's rules run on
+        the new state)."""
         derived = suggest_step(
             self._deriver,
             self.splits,
@@ -195,9 +347,12 @@ class Game:
                 self.book = derived.book  # no event: nothing to write
             return []
         try:
-            await self._commit(derived.state, derived.events, book=derived.book)
+            await self._commit(derived.state, derived.events, book=derived.book, fenced=True)
         except StoreError as exc:
             log.warning("game %s: suggestions of this poll not stored: %s", self.id, exc)
+            return []
+        except Conflict:
+            await self._catch_up()
             return []
         return derived.events
 
@@ -208,29 +363,35 @@ class Game:
         """
         async with self._lock:
             self.after_outage = not ok
-            state, event = tracker.feed_status(self.state, ok, error, message, self.now_ms())
-            if event is not None:
-                await self._commit(state, [event])
-            else:
-                self.state = state
-            return event
+
+            async def step() -> Event | None:
+                state, event = tracker.feed_status(self.state, ok, error, message, self.now_ms())
+                if event is not None:
+                    await self._commit(state, [event], fenced=True)
+                else:
+                    self.state = state
+                return event
+
+            result: Event | None = await self._retrying(step)
+            return result
 
     async def probe_store(self) -> None:
         """While the store is failing, the write that finds out whether it is back (StoreError
-        if not). Under the game's lock and limiter, like every other write of the game."""
+        if not). Under the game's lock, like every other write of the game."""
         async with self._lock:
-            await anyio.to_thread.run_sync(self.store.probe, limiter=self._limiter)
+            await self.broker.probe()
 
     def feed(self) -> FeedHealth:
         """The feed's health as clients are told it (state's ``feed``, the console, /api/games).
 
-        A store that cannot be written comes first: upstream may be fine, but nothing reaches
-        the log or the clients. It cannot be a ``feed_status`` event (that would need the very
-        write that fails), so it lives here, in memory, read by every ``state`` built.
+        A store that cannot be written (or a Redis that cannot be reached) comes first:
+        upstream may be fine, but nothing reaches the log or the clients. It cannot be a
+        ``feed_status`` event (that would need the very write that fails), so it lives here,
+        in memory, read by every ``state`` built.
         """
-        store = self.store.health
+        store = self.broker.health
         if not store.ok:
-            return FeedHealth(False, STORE_UNWRITABLE, store.message, store.since)
+            return FeedHealth(False, self.broker.error_code, store.message, store.since)
         return self.state.feed
 
     async def append(
@@ -249,38 +410,48 @@ class Game:
     ) -> Event | None:
         """An operator event whose data depends on the game's current state (the override,
         what upstream says): ``build`` runs under the game's lock, so two operators acting at
-        once never both start from the same "before". ``build`` returns None for "no change";
-        anything it raises propagates and nothing is written. ``audit`` makes the action's
-        audit row from the event; it is committed in the same transaction.
+        once never both start from the same "before" (through Redis too: a step built on a
+        version another process moved is built again). ``build`` returns None for "no
+        change"; anything it raises propagates and nothing is written. ``audit`` makes the
+        action's audit row from the event; it is committed in the same transaction.
         """
         async with self._lock:
-            built = build()
-            if built is None:
-                return None
-            type_, data = built
-            state, event = tracker.append(self.state, type_, data, self.now_ms())
-            await self._commit(state, [event], audit=audit(event) if audit else None)
-            return event
+
+            async def step() -> Event | None:
+                built = build()
+                if built is None:
+                    return None
+                type_, data = built
+                state, event = tracker.append(self.state, type_, data, self.now_ms())
+                await self._commit(state, [event], audit=audit(event) if audit else None)
+                return event
+
+            result: Event | None = await self._retrying(step)
+            return result
 
     async def set_config(self, config: GameConfig, *, audit: Audit | None = None) -> Event:
         """Store the new teams/roster and tell the overlays with a ``config`` event."""
         async with self._lock:
-            now = self.now_ms()
-            state, event = tracker.append(self.state, CONFIG, config.to_data(), now)
-            # Names, numbers and which team id is home move the splits' rows: say so at once.
-            derived = after_step(
-                self._deriver, self.splits, state, [event], config, now, shots_changed=True
-            )
-            state, events, splits = derived.state, derived.events, derived.splits
-            # One transaction: a config the store took always has the event that announces it.
-            await self._commit(
-                state,
-                events,
-                audit=audit(event) if audit else None,
-                config=config,
-                splits=splits,
-            )
-            return event
+
+            async def step() -> Event:
+                now = self.now_ms()
+                state, event = tracker.append(self.state, CONFIG, config.to_data(), now)
+                # Names, numbers and which team id is home move the splits' rows: say so at once.
+                derived = after_step(
+                    self._deriver, self.splits, state, [event], config, now, shots_changed=True
+                )
+                # One transaction: a config the store took always has the event announcing it.
+                await self._commit(
+                    derived.state,
+                    derived.events,
+                    audit=audit(event) if audit else None,
+                    config=config,
+                    splits=derived.splits,
+                )
+                return event
+
+            result: Event = await self._retrying(step)
+            return result
 
     async def decide(
         self, sid: str, action: Literal["accept", "dismiss"], *, audit: Audit | None = None
@@ -290,12 +461,17 @@ class Game:
         :class:`~server.core.suggestions.SuggestionError` if it cannot be done (nothing written).
         """
         async with self._lock:
-            now = self.now_ms()
-            book, made = suggestions.decide(self.book, sid, action, now)
-            state, events = self.state, []
-            for type_, data in made:
-                state, event = tracker.append(state, type_, data, now)
-                events.append(event)
-            row = audit(events[-1]) if audit else None
-            await self._commit(state, events, audit=row, book=book)
-            return events
+
+            async def step() -> list[Event]:
+                now = self.now_ms()
+                book, made = suggestions.decide(self.book, sid, action, now)
+                state, events = self.state, []
+                for type_, data in made:
+                    state, event = tracker.append(state, type_, data, now)
+                    events.append(event)
+                row = audit(events[-1]) if audit else None
+                await self._commit(state, events, audit=row, book=book)
+                return events
+
+            result: list[Event] = await self._retrying(step)
+            return result

@@ -34,6 +34,7 @@ import anyio
 
 from server.config import Settings
 from server.errors import StoreError, UpstreamError
+from server.live.broker import NotLeader
 from server.live.ledger import Game
 from server.live.upstream import (
     FORBIDDEN,
@@ -150,12 +151,16 @@ class Poller:
                 if last is not None:
                     events = len((await self.game.apply_poll(last)).events)
             await self.game.apply_feed(True, None, None)
-            if not self.game.store.health.ok:
+            if not self.game.broker.health.ok:
                 # Nothing of this poll needed writing, so nothing proved the store is back.
                 await self.game.probe_store()
             self.failures = 0
             self.last_error = None
             self.last_success_at = self.game.now_ms()
+            if self.game.broker.shared:
+                # what the web processes show as lastSuccessAt; a miss only ages that figure
+                with contextlib.suppress(StoreError):
+                    await self.game.broker.mark_polled(self.game.id, self.last_success_at)
         except UpstreamError as exc:
             if exc.code in AUTH_CODES:
                 message = auth_message(
@@ -226,8 +231,8 @@ class Poller:
             try:
                 outcome = await self.poll_once()
                 delay = outcome.delay
-            except anyio.get_cancelled_exc_class():
-                raise
+            except (anyio.get_cancelled_exc_class(), NotLeader):
+                raise  # cancelled, or another poller leads this game now (server.live.following)
             except Exception:
                 log.exception("game %s: unexpected error in a poll; retrying", self.game.id)
                 self.failures += 1

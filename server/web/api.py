@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -240,8 +239,7 @@ def operator(handler: Handler) -> Handler:
 
 async def _audit(request: Request, game: str, action: str, before: Any, after: Any) -> None:
     """Record an action that makes no event (follow, unfollow) in the audit log."""
-    await anyio.to_thread.run_sync(
-        _games(request).store.add_audit,
+    await _games(request).broker.add_audit(
         game,
         int(time.time() * 1000),
         request.state.operator,
@@ -348,9 +346,7 @@ async def game_events(request: Request) -> Response:
     game_id = _game_id(request)
     since = _int_param(request, "since", 0, 0, MAX_SINCE)
     limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
-    bodies = await anyio.to_thread.run_sync(
-        _games(request).store.events_since, game_id, since, limit
-    )
+    bodies = await _games(request).broker.events_since(game_id, since, limit)
     return Response(b'{"events":[' + b",".join(bodies) + b"]}", media_type="application/json")
 
 
@@ -704,7 +700,7 @@ async def game_audit(request: Request) -> Response:
     except ConfigError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
     limit = _int_param(request, "limit", 200, 1, MAX_LIMIT)
-    entries = await anyio.to_thread.run_sync(_games(request).store.audit, game_id, limit)
+    entries = await _games(request).broker.audit(game_id, limit)
     if not entries and game_id not in _games(request).games:
         raise ApiError(404, "not_found", f"game {game_id!r} is not followed and has no audit")
     return OrjsonResponse({"entries": entries})

@@ -24,8 +24,10 @@ from starlette.staticfiles import StaticFiles
 from server.config import Settings
 from server.core.channel import CLOSE_GOING_AWAY
 from server.errors import StoreError
+from server.live.broker import BROKER_UNAVAILABLE, Broker, LocalBroker
 from server.live.following import Games
-from server.live.store import STORE_UNWRITABLE, Store
+from server.live.redis_broker import RedisBroker
+from server.live.store import Store
 from server.web.api import ROUTES as API_ROUTES
 from server.web.api import ApiError, OrjsonResponse, error_response
 from server.web.assets import STATIC_DIR
@@ -43,22 +45,28 @@ log = logging.getLogger("shotfeed.app")
 
 
 async def healthz(request: Request) -> Response:
-    """200 while the server does its job; 503 while the store cannot be written.
+    """200 while the server does its job; 503 while the store cannot be written (or, with
+    Redis, while Redis cannot be reached).
 
     503 and not 200-with-``ok: false``: a load balancer or an uptime check reads the status
     code, and a server that cannot record events is not doing its job, even though it still
     serves state and pages. It recovers by itself (see ``Store.health``), so a probe that
-    restarts the process on 503 gains nothing; alert on it instead.
+    restarts the process on 503 gains nothing; alert on it instead. A web process whose Redis
+    is down keeps its clients connected meanwhile; a load balancer that takes it out of the
+    pool on 503 only stops new connections reaching it.
     """
     games: Games = request.app.state.games
-    store: Store = request.app.state.store
-    health = store.health
+    broker = games.broker
+    health = broker.health
     body = {
         "ok": health.ok,
         "games": len(games.games),
+        "broker": "redis" if broker.shared else "sqlite",
+        "role": request.app.state.role,
+        "leading": sorted(games.leading),
         "store": {
             "ok": health.ok,
-            "error": None if health.ok else STORE_UNWRITABLE,
+            "error": None if health.ok else broker.error_code,
             "message": health.message,
             "since": health.since,
         },
@@ -86,15 +94,19 @@ async def _store_error(request: Request, exc: Exception) -> Response:
     """A write the store could not commit: nothing changed, so the action may be tried again.
 
     503 (the server, not the request, is at fault, and it passes by itself) with the store's
-    own code, so the operator console says what is wrong instead of "internal error". The store
-    has logged the cause once; no traceback per request.
+    own code (``store_unwritable``, or ``broker_unavailable`` for Redis), so the operator
+    console says what is wrong instead of "internal error". The store has logged the cause
+    once; no traceback per request.
     """
     assert isinstance(exc, StoreError)
+    if exc.code == BROKER_UNAVAILABLE:
+        advice = "Redis cannot be reached; it is retried, try again when it is back"
+    else:
+        advice = "free disk space or make the store writable, then try again"
     return error_response(
         503,
-        STORE_UNWRITABLE,
-        f"nothing was changed: the server cannot write its store ({exc.message}); "
-        "free disk space or make the store writable, then try again",
+        exc.code,
+        f"nothing was changed: the server cannot write its store ({exc.message}); {advice}",
     )
 
 
@@ -108,8 +120,13 @@ def create_app(
     *,
     http_client: httpx.AsyncClient | None = None,
     announce: bool = True,
+    poll: bool = True,
 ) -> Starlette:
-    """Build the app. ``settings`` default to the environment; ``http_client`` is for tests."""
+    """Build the app. ``settings`` default to the environment; ``http_client`` is for tests.
+
+    ``poll=False`` is ``shotfeed web``: no pollers in this process (Redis only: another process
+    polls). With ``REDIS_URL`` set the games live in Redis, else in the SQLite store.
+    """
     settings = settings or Settings.from_environ(os.environ)
     tokens = parse_tokens(settings)
     generated = None
@@ -133,18 +150,32 @@ def create_app(
             heartbeat_s=settings.heartbeat_s,
             metrics=metrics_,
         )
-        store = Store(settings.db_path)
-        metrics_.watch_store(lambda: store.health.ok)
+        store: Store | None = None
+        broker: Broker
+        if settings.redis_url:
+            redis = RedisBroker(
+                settings.redis_url,
+                prefix=settings.redis_prefix,
+                retain=settings.retain,
+                timeout=settings.timeout,
+            )
+            metrics_.watch_redis(lambda: redis.health.ok)
+            broker = redis
+        else:
+            store = Store(settings.db_path)
+            broker = LocalBroker(store)
+        metrics_.watch_store(lambda: broker.health.ok)
         http = http_client or httpx.AsyncClient(
             timeout=settings.timeout,
             limits=httpx.Limits(max_keepalive_connections=20),
         )
         outputs_http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=10))
-        games = Games(settings, store, hub, metrics_, http, outputs_http=outputs_http)
+        games = Games(settings, broker, hub, metrics_, http, outputs_http=outputs_http, poll=poll)
         app.state.settings = settings
         app.state.metrics = metrics_
         app.state.hub = hub
         app.state.store = store
+        app.state.broker = broker
         app.state.games = games
         app.state.tokens = tokens
         app.state.templates = templates()
@@ -160,8 +191,7 @@ def create_app(
                     tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
-                store.checkpoint()
-                store.close()
+                await broker.aclose()
                 if http_client is None:
                     await http.aclose()
                 await outputs_http.aclose()
@@ -196,4 +226,5 @@ def create_app(
     )
     app.state.tokens = tokens
     app.state.settings = settings
+    app.state.role = ("serve" if poll else "web") if settings.redis_url else "serve"
     return app

@@ -47,6 +47,13 @@ class Metrics:
             "shotfeed_store_ok", "1 if the last write to the store committed, else 0", registry=r
         )
         self.store_ok.set(1)
+        # Redis mode: which games this process's pollers lead (one process per game shows 1).
+        self.leading = Gauge(
+            "shotfeed_leading",
+            "1 while this process leads the polling of the game (Redis mode)",
+            ["game"],
+            registry=r,
+        )
         self.fanout_seconds = Histogram(
             "shotfeed_fanout_seconds",
             "Time to hand one event to every subscriber",
@@ -78,6 +85,15 @@ class Metrics:
     def watch_store(self, store_ok: Callable[[], bool]) -> None:
         """``shotfeed_store_ok`` reads the store's health when scraped, so it is never stale."""
         self.store_ok.set_function(lambda: 1.0 if store_ok() else 0.0)
+
+    def watch_redis(self, redis_ok: Callable[[], bool]) -> None:
+        """``shotfeed_redis_ok``, only where there is a Redis (REDIS_URL set)."""
+        gauge = Gauge(
+            "shotfeed_redis_ok",
+            "1 if the last call to Redis succeeded, 0 while it cannot be reached",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: 1.0 if redis_ok() else 0.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
