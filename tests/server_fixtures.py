@@ -9,6 +9,7 @@ included) is collected in ``Feed.errors``, and the feed fails the test if any wa
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -31,6 +32,14 @@ from tests.upstream_app import LiveServer, Reply, ScriptedUpstream
 
 DATA = Path(__file__).parent / "data"
 GAME = "EVT"
+REDIS_URL = os.environ.get("SHOTFEED_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Which broker running_feed builds: "sqlite" (the embedded default) or "redis". The protocol
+# suites set it per test through the ``broker`` fixture (tests/conftest.py), so one suite runs
+# against both without a copy.
+BROKER_MODE = "sqlite"
+# The key prefix of this test's games in Redis: one per test (its tmp_path), the same over the
+# restarts inside one test, dropped when the test ends.
+REDIS_PREFIX = "test"
 TOKEN = "operator-token-for-tests-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
@@ -169,6 +178,8 @@ async def running_feed(
             # throttle itself is tested with its own budget (test_origins, test_limits).
             "auth_failures": 100_000,
         }
+        if BROKER_MODE == "redis":
+            values.update(redis_url=REDIS_URL, redis_prefix=REDIS_PREFIX, leader_ttl_s=2.0)
         values.update(overrides)
         settings = Settings(**values)
         app = create_app(settings, announce=False)
@@ -194,6 +205,19 @@ async def running_feed(
             for logger in watched:
                 logger.removeHandler(collect)
     assert not collect.records, [r.getMessage() for r in collect.records]
+
+
+def drop_prefix(prefix: str, url: str = REDIS_URL) -> None:
+    """Delete every key a test made under its own prefix (the shared Redis stays clean)."""
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @dataclass

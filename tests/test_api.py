@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.server_fixtures import AUTH, GAME, TOKEN, Feed, recv_json, running_feed
 
-pytestmark = [pytest.mark.network, pytest.mark.anyio]
+pytestmark = [pytest.mark.network, pytest.mark.anyio, pytest.mark.usefixtures("broker")]
 
 XSS = "<img src=x onerror=alert(1)>"
 ALL_ARMED = {

@@ -15,7 +15,7 @@ from server.web.app import create_app
 from server.web.control import GRAPHIC_IDS, armable_label, control_doc
 from tests.server_fixtures import AUTH, GAME, running_feed
 
-pytestmark = [pytest.mark.network, pytest.mark.anyio]
+pytestmark = [pytest.mark.network, pytest.mark.anyio, pytest.mark.usefixtures("broker")]
 
 CONTROL = f"/api/games/{GAME}/control"
 

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from server.web.serving import MAX_WS_FRAME
 from tests.server_fixtures import AUTH, GAME, recv_json, recv_until_seq, running_feed
 
-pytestmark = [pytest.mark.network, pytest.mark.anyio]
+pytestmark = [pytest.mark.network, pytest.mark.anyio, pytest.mark.usefixtures("broker")]
 
 
 async def ping_barrier(ws: ClientConnection) -> list[dict[str, Any]]:

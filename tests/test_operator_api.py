@@ -20,7 +20,7 @@ from tests.browser import shot, with_shots
 from tests.server_fixtures import AUTH, GAME, TOKEN, Feed, recv_json, running_feed
 from tests.upstream_app import Reply
 
-pytestmark = [pytest.mark.network, pytest.mark.anyio]
+pytestmark = [pytest.mark.network, pytest.mark.anyio, pytest.mark.usefixtures("broker")]
 
 API = f"/api/games/{GAME}"
 ALICE = "alice-token-0123456789"

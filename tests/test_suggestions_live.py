@@ -12,7 +12,7 @@ import pytest
 from tests.server_fixtures import AUTH, GAME, Feed, recv_json, running_feed, seed_doc
 from tests.upstream_app import Reply
 
-pytestmark = [pytest.mark.network, pytest.mark.anyio]
+pytestmark = [pytest.mark.network, pytest.mark.anyio, pytest.mark.usefixtures("broker")]
 
 API = f"/api/games/{GAME}"
 SEED_T = 1663870491879
