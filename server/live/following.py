@@ -264,10 +264,18 @@ class Games:
                             polled.last_success_at = at
             except StoreError as exc:
                 failures += 1
-                delay = rng.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** min(failures, 10)))
                 if failures == 1:
                     log.warning("change feed: %s; retrying", exc.message)
-                await anyio.sleep(max(0.02, delay))
+            except Exception:
+                # a bug, not an outage: logged, and everything reloaded from the keys after
+                # the backoff rather than a process that stops following its games
+                failures += 1
+                cursor = None
+                log.exception("change feed: unexpected error; reloading every game")
+            else:
+                continue
+            delay = rng.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** min(failures, 10)))
+            await anyio.sleep(max(0.02, delay))
 
     async def _resync(self, broker: RedisBroker) -> bytes:
         """Everything from the keys: where the feed is now, what is followed, each game."""
@@ -332,6 +340,9 @@ class Games:
                 taken = time.monotonic()
                 try:
                     await self._poll_while_leading(game, token, taken)
+                except Exception:
+                    # a bug, not an outage (those are handled inside): never stop following
+                    log.exception("game %s: leading its polling failed; trying again", game.id)
                 finally:
                     with anyio.CancelScope(shield=True):
                         self._stop_leading(game)
@@ -368,8 +379,11 @@ class Games:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_supervised, output)
                 await poller.run()
-        except NotLeader:
-            log.warning("game %s: a commit was refused: another poller leads", poller.game.id)
+        except* NotLeader:
+            log.warning(
+                "game %s: a commit was refused: its lead lapsed (another poller leads, or Redis lost the lock)",
+                poller.game.id,
+            )
             scope.cancel()
 
     async def _renew(self, game_id: str, token: str, taken: float, ttl: float) -> None:
