@@ -381,7 +381,8 @@ class Games:
                 await poller.run()
         except* NotLeader:
             log.warning(
-                "game %s: a commit was refused: its lead lapsed (another poller leads, or Redis lost the lock)",
+                "game %s: a commit was refused: its lead lapsed (another poller leads, "
+                "or Redis lost the lock)",
                 poller.game.id,
             )
             scope.cancel()
