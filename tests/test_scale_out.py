@@ -372,6 +372,48 @@ async def test_kill_9_of_the_leading_poller_the_other_takes_over(tmp_path: Path)
             tg.cancel_scope.cancel()
 
 
+async def test_a_paused_leader_wakes_up_refused_and_stops_polling(tmp_path: Path) -> None:
+    """SIGSTOP the leader past its TTL (a long GC pause, a frozen VM): the other takes over;
+    when the old one wakes it must not poll on beside the new one, and nothing it had in
+    flight may land (its commits carry its token: refused)."""
+    with simulated_game(seed=13) as upstream:
+        async with cluster(tmp_path, upstream) as c, anyio.create_task_group() as tg:
+            client = Client(await c.ws("web0"))
+            tg.start_soon(client.run)
+            rc = redis.Redis.from_url(c.redis_url)
+            try:
+                with anyio.fail_after(20):
+                    while sum(e["type"] == "shot" for e in client.events()) < 3:
+                        await anyio.sleep(0.05)
+                paused_pid = c.pid_of_leader(rc)
+                paused = c.name_of(paused_pid)
+                assert paused is not None
+                os.kill(paused_pid, signal.SIGSTOP)  # type: ignore[arg-type]
+                try:
+                    with anyio.fail_after(TTL_S * 4):
+                        while c.pid_of_leader(rc) in (None, paused_pid):
+                            await anyio.sleep(0.02)
+                    await anyio.sleep(0.5)
+                finally:
+                    os.kill(paused_pid, signal.SIGCONT)  # type: ignore[arg-type]
+                woke = time.monotonic()
+                new_pid = c.pid_of_leader(rc)
+                # the woken one gives up within a TTL, and the lock stays with the new leader
+                with anyio.fail_after(TTL_S * 3):
+                    while "no longer leading" not in c.log(paused):
+                        await anyio.sleep(0.05)
+                assert time.monotonic() - woke <= TTL_S * 2
+                await anyio.sleep(TTL_S)
+                assert c.pid_of_leader(rc) == new_pid
+                async with httpx.AsyncClient(base_url=c.url("web1"), timeout=10) as http:
+                    last = (await http.get(f"/api/games/{GAME}/state", headers=AUTH)).json()["seq"]
+                await client.until(last)
+            finally:
+                rc.close()
+            assert_one_log(client.events())
+            tg.cancel_scope.cancel()
+
+
 # -- Redis restarted without persistence --------------------------------------------------------
 
 

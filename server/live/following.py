@@ -48,6 +48,9 @@ OUTPUT_RESTART_S = 5.0
 # The change feed's retry after Redis failed: full jitter from this, doubling, capped.
 RETRY_BASE_S = 0.1
 RETRY_CAP_S = 5.0
+# The share of the lock's TTL a leader counts on after a renewal (or taking it): the rest is
+# the margin for the time a renewal's answer takes, and for clocks.
+LEASE_SAFE = 0.75
 # How often a process reads when each game's poller last succeeded (lastSuccessAt).
 POLLED_EVERY_S = 1.0
 
@@ -362,12 +365,13 @@ class Games:
         fresh = last is not None and game.now_ms() - last < self.settings.stale_s * 1000
         game.after_outage = game.state.baseline and not fresh
         game.fence = token
+        game.lease_until = taken + ttl * LEASE_SAFE
         self.leading.add(game.id)
         self.metrics.leading.labels(game.id).set(1)
         poller, output = self._poller(game)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._poll_until_refused, poller, output, tg.cancel_scope)
-            await self._renew(game.id, token, taken, ttl)
+            await self._renew(game, token, taken, ttl)
             tg.cancel_scope.cancel()
         log.warning("game %s: no longer leading its polling (%s)", game.id, token)
 
@@ -387,24 +391,26 @@ class Games:
             )
             scope.cancel()
 
-    async def _renew(self, game_id: str, token: str, taken: float, ttl: float) -> None:
-        """Returns once this process may no longer be the leader."""
+    async def _renew(self, game: Game, token: str, taken: float, ttl: float) -> None:
+        """Returns once this process may no longer be the leader. Meanwhile the game's
+        ``lease_until`` says until when it surely is (the poller checks it before each poll:
+        a process that was paused past it polls no more, even before this loop wakes)."""
         assert isinstance(self.broker, RedisBroker)
         ttl_ms = max(1, int(ttl * 1000))
-        valid_until = taken + ttl
         while True:
             await anyio.sleep(ttl / 3)
             asked = time.monotonic()
             try:
-                if not await self.broker.renew(game_id, token, ttl_ms):
+                if not await self.broker.renew(game.id, token, ttl_ms):
                     return  # lost (expired and taken, or Redis restarted empty)
-                valid_until = asked + ttl
+                game.lease_until = asked + ttl * LEASE_SAFE
             except StoreError:
-                if time.monotonic() >= valid_until - ttl / 4:
+                if time.monotonic() >= (game.lease_until or 0):
                     return  # cannot prove it still leads: stop before it could lapse
 
     def _stop_leading(self, game: Game) -> None:
         game.fence = None
+        game.lease_until = None
         self.leading.discard(game.id)
         self.metrics.leading.labels(game.id).set(0)
         self.pollers.pop(game.id, None)

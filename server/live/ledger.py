@@ -90,8 +90,10 @@ class Game:
         self.override = Override()
         self.after_outage = False
         self.version = 0
-        # The poller's leadership token (Redis): its commits are refused once it lapsed.
+        # The poller's leadership token (Redis): its commits are refused once it lapsed; and
+        # until when (time.monotonic) its lead is surely still valid: no poll after that.
         self.fence: str | None = None
+        self.lease_until: float | None = None
         # When this game's poller (in whichever process) last polled successfully.
         self.last_success_at: int | None = None
         self._deriver = Deriver()

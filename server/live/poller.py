@@ -131,6 +131,11 @@ class Poller:
     async def poll_once(self) -> PollOutcome:
         """One fetch and its consequences; raises nothing but cancellation."""
         started = time.perf_counter()
+        lease = self.game.lease_until
+        if lease is not None and time.monotonic() >= lease:
+            # Redis: this process cannot prove it still leads the game (it was paused, or
+            # could not renew): not one more request, another poller may lead it now.
+            raise NotLeader(f"game {self.game.id}: the lead was not renewed in time")
         try:
             result = await self.client.fetch_shots(
                 self.game.id, etag=self.etag, parser=self.game.parser
