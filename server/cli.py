@@ -306,7 +306,13 @@ def _demo(args: argparse.Namespace) -> int:
             event_id=game_id,
             timeout_delay_s=min(6.0, 3 * poll + 1),
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOTTRACKER_")}
+    # The demo is one process on its own SQLite file, whatever the environment says: no key,
+    # no network, and no Redis even where REDIS_URL is set for the real deployment.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SHOTTRACKER_") and k not in ("REDIS_URL", "SHOTFEED_GAMES")
+    }
     settings = Settings.from_environ(
         env,
         username=DEMO_USERNAME,

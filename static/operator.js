@@ -58,6 +58,10 @@ const FEED_WORDS = {
     "The server cannot write its store (disk full or read-only): nothing new is recorded or sent " +
     "to the overlays, and actions are refused. Free disk space or make the store writable; it " +
     "recovers by itself.",
+  broker_unavailable:
+    "This server cannot reach Redis: overlays stay connected and keep what they show, but " +
+    "nothing new reaches them and actions are refused until Redis answers again (retried by " +
+    "itself).",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -319,7 +323,10 @@ async function refreshStore() {
   if (S.store && S.store.ok === false) {
     banner.hidden = false;
     const since = typeof S.store.since === "number" ? ` · since ${ago(S.store.since)}` : "";
-    text(banner, `STORE CANNOT BE WRITTEN${since} · ${FEED_WORDS.store_unwritable} ${S.store.message || ""}`.trim());
+    const redis = S.store.error === "broker_unavailable";
+    const head = redis ? "REDIS UNREACHABLE" : "STORE CANNOT BE WRITTEN";
+    const words = FEED_WORDS[redis ? "broker_unavailable" : "store_unwritable"];
+    text(banner, `${head}${since} · ${words} ${S.store.message || ""}`.trim());
   } else {
     banner.hidden = true;
   }
@@ -411,7 +418,8 @@ function renderGames() {
   const current = S.games.find((g) => g.id === S.game);
   const banner = $("feed-banner");
   // the store's own banner already says it (refreshStore)
-  const storeSaysIt = current && current.feed && current.feed.error === "store_unwritable";
+  const storeSaysIt =
+    current && current.feed && ["store_unwritable", "broker_unavailable"].includes(current.feed.error);
   if (current && current.feed && current.feed.ok === false && !storeSaysIt) {
     banner.hidden = false;
     text(banner, `FEED FAILING · ${feedWords(current.feed)}`);
