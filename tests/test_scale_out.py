@@ -272,9 +272,30 @@ async def test_two_web_two_poll_processes_one_log_byte_for_byte(tmp_path: Path) 
                     ops.start_soon(burst, b, "from-web1")
                 r = await b.put(f"/api/games/{GAME}/override", json={"home": 99}, headers=AUTH)
                 assert r.status_code == 200, r.text
+                r = await b.put(
+                    f"/api/games/{GAME}/config",
+                    json={"home": {"name": "Set On Web1"}},
+                    headers=AUTH,
+                )
+                assert r.status_code == 200, r.text
                 r = await a.post(f"/api/games/{GAME}/hold", json={"held": True}, headers=AUTH)
                 assert r.status_code == 200, r.text
                 last = r.json()["event"]["seq"]
+                # follow and unfollow on one process reach the other
+                r = await b.post("/api/games", json={"id": "SECOND"}, headers=AUTH)
+                assert r.status_code == 201, r.text
+                with anyio.fail_after(10):
+                    while "SECOND" not in [
+                        g["id"] for g in (await a.get("/api/games")).json()["games"]
+                    ]:
+                        await anyio.sleep(0.05)
+                r = await a.delete("/api/games/SECOND", headers=AUTH)
+                assert r.status_code == 200, r.text
+                with anyio.fail_after(10):
+                    while "SECOND" in [
+                        g["id"] for g in (await b.get("/api/games")).json()["games"]
+                    ]:
+                        await anyio.sleep(0.05)
                 assert len({e["seq"] for e in fired}) == 30  # one seq each, none shared
 
                 # let the game go on a little, with polls from whichever process leads
@@ -308,8 +329,10 @@ async def test_two_web_two_poll_processes_one_log_byte_for_byte(tmp_path: Path) 
             assert actions["graphic show from-web0"] == 15
             assert actions["graphic show from-web1"] == 15
             assert actions["override set"] == 1 and actions["hold"] == 1
+            assert actions["config"] == 1
             for state in states:
                 assert state["held"] is True
+                assert state["home"]["name"] == "Set On Web1"
                 assert state["override"]["fields"]["home"] == 99
             # exactly one poll process led, and it is the one Redis names
             with redis.Redis.from_url(c.redis_url) as r_:

@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 import httpx
+import orjson
 from anyio.abc import TaskGroup
 
 from server.config import Settings
@@ -166,6 +167,10 @@ class Games:
         await game.load()
         await game.fold_log()
         tail = await self.broker.events_tail(game_id, self.settings.retain)
+        if self.shared:
+            # another process may have committed between the load and the tail: those events
+            # reach this process through the change feed, after the state they follow
+            tail = [b for b in tail if int(orjson.loads(b)["seq"]) <= game.state.seq]
         if game_id in self.games:  # followed meanwhile (the change feed and a request raced)
             return self.games[game_id]
         self.hub.warm(game_id, tail)
