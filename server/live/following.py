@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup
 
 from server.config import Settings
 from server.core.events import Event
+from server.core.replica import Lease
 from server.core.snapshot import FeedInfo, build_state, flat_row
 from server.errors import ConfigError, StoreError
 from server.live.broker import Broker, NotLeader, as_broker
@@ -49,9 +50,6 @@ OUTPUT_RESTART_S = 5.0
 # The change feed's retry after Redis failed: full jitter from this, doubling, capped.
 RETRY_BASE_S = 0.1
 RETRY_CAP_S = 5.0
-# The share of the lock's TTL a leader counts on after a renewal (or taking it): the rest is
-# the margin for the time a renewal's answer takes, and for clocks.
-LEASE_SAFE = 0.75
 # How often a process reads when each game's poller last succeeded (lastSuccessAt).
 POLLED_EVERY_S = 1.0
 
@@ -332,20 +330,19 @@ class Games:
         """
         assert isinstance(self.broker, RedisBroker)
         broker = self.broker
-        ttl = self.settings.leader_ttl_s
-        ttl_ms = max(1, int(ttl * 1000))
-        retry = min(0.5, ttl / 10)
+        lease = Lease(self.settings.leader_ttl_s)
         with scope:
             while True:
                 token = f"{self.token_prefix}:{uuid.uuid4().hex[:8]}"
+                asked = time.monotonic()
                 try:
-                    got = await broker.try_lead(game.id, token, ttl_ms)
+                    got = await broker.try_lead(game.id, token, lease.ttl_ms)
                 except StoreError:
                     got = False
                 if not got:
-                    await anyio.sleep(retry)
+                    await anyio.sleep(lease.retry_every_s)
                     continue
-                taken = time.monotonic()
+                taken = asked
                 try:
                     await self._poll_while_leading(game, token, taken)
                 except Exception:
@@ -359,24 +356,24 @@ class Games:
                                 await broker.release(game.id, token)
                         except StoreError:
                             pass  # it lapses by itself
-                await anyio.sleep(retry)
+                await anyio.sleep(lease.retry_every_s)
 
     async def _poll_while_leading(self, game: Game, token: str, taken: float) -> None:
         assert isinstance(self.broker, RedisBroker)
-        ttl = self.settings.leader_ttl_s
+        lease = Lease(self.settings.leader_ttl_s)
         log.info("game %s: this process leads its polling (%s)", game.id, token)
         await game.sync()  # the state the previous leader committed
         last = game.last_success_at
         fresh = last is not None and game.now_ms() - last < self.settings.stale_s * 1000
         game.after_outage = game.state.baseline and not fresh
         game.fence = token
-        game.lease_until = taken + ttl * LEASE_SAFE
+        game.lease_until = lease.valid_until(taken)
         self.leading.add(game.id)
         self.metrics.leading.labels(game.id).set(1)
         poller, output = self._poller(game)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._poll_until_refused, poller, output, tg.cancel_scope)
-            await self._renew(game, token, taken, ttl)
+            await self._renew(game, token, lease)
             tg.cancel_scope.cancel()
         log.warning("game %s: no longer leading its polling (%s)", game.id, token)
 
@@ -396,21 +393,20 @@ class Games:
             )
             scope.cancel()
 
-    async def _renew(self, game: Game, token: str, taken: float, ttl: float) -> None:
+    async def _renew(self, game: Game, token: str, lease: Lease) -> None:
         """Returns once this process may no longer be the leader. Meanwhile the game's
         ``lease_until`` says until when it surely is (the poller checks it before each poll:
         a process that was paused past it polls no more, even before this loop wakes)."""
         assert isinstance(self.broker, RedisBroker)
-        ttl_ms = max(1, int(ttl * 1000))
         while True:
-            await anyio.sleep(ttl / 3)
+            await anyio.sleep(lease.renew_every_s)
             asked = time.monotonic()
             try:
-                if not await self.broker.renew(game.id, token, ttl_ms):
+                if not await self.broker.renew(game.id, token, lease.ttl_ms):
                     return  # lost (expired and taken, or Redis restarted empty)
-                game.lease_until = asked + ttl * LEASE_SAFE
+                game.lease_until = lease.valid_until(asked)
             except StoreError:
-                if time.monotonic() >= (game.lease_until or 0):
+                if not Lease.may_poll(time.monotonic(), game.lease_until):
                     return  # cannot prove it still leads: stop before it could lapse
 
     def _stop_leading(self, game: Game) -> None:

@@ -25,7 +25,7 @@ import anyio
 import orjson
 
 from server.config import Settings
-from server.core import suggestions, tracker
+from server.core import replica, suggestions, tracker
 from server.core.derived import Deriver, after_step, suggest_step
 from server.core.events import CONFIG, GRAPHIC, HOLD, OVERRIDE, SUGGESTION, Event
 from server.core.onair import OnAir
@@ -203,10 +203,13 @@ class Game:
         """Bring this process's copy up to the broker's (under the lock), publishing every event
         it had not seen, in seq order. If the broker has *less* than this process (a Redis that
         restarted without persistence), put this process's copy back instead."""
+        if not self.broker.shared:
+            return  # one writer: nothing to catch up with
         loaded = await self.broker.load_game(self.id)
-        if loaded.version == self.version:
+        step = replica.on_load(self.version, loaded.version)
+        if step == "same":
             return
-        if loaded.version < self.version:
+        if step == "restore":
             restore = getattr(self.broker, "restore", None)
             if restore is not None:
                 now = await restore(self.id, self.version, self.state, self.config)
@@ -226,11 +229,8 @@ class Game:
         messages = [orjson.loads(b) for b in bodies]
         pairs = [(m, b) for m, b in zip(messages, bodies, strict=True) if int(m["seq"]) <= seq]
         events = [Event.from_message(m) for m, _ in pairs]
-        complete = (not events and seq == last) or (
-            bool(events) and events[0].seq == last + 1 and events[-1].seq == seq
-        )
         self._take(loaded.game.state, loaded.game.config, seq, loaded.version)
-        if complete:
+        if replica.complete(last, seq, [e.seq for e in events]):
             self._fold(events)
         else:  # some fell out of the stream: fold the whole operator log instead
             log.warning("game %s: caught up from seq %d to %d with a gap", self.id, last, seq)
@@ -252,9 +252,10 @@ class Game:
         it is the next one, skipped if this process has it already, caught up if some came
         before it that this process missed."""
         async with self._lock:
-            if version <= self.version and not reload:
+            step = replica.on_change(self.version, version, reload=reload)
+            if step == replica.SKIP:
                 return
-            if reload or version != self.version + 1 or state_blob is None:
+            if step == replica.CATCH_UP or state_blob is None:
                 await self._catch_up()
                 return
             changed = [tracker.KnownShot.from_record(r) for r in orjson.loads(shots_json)]

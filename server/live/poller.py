@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import anyio
 
 from server.config import Settings
+from server.core.replica import Lease
 from server.errors import StoreError, UpstreamError
 from server.live.broker import NotLeader
 from server.live.ledger import Game
@@ -131,8 +132,7 @@ class Poller:
     async def poll_once(self) -> PollOutcome:
         """One fetch and its consequences; raises nothing but cancellation."""
         started = time.perf_counter()
-        lease = self.game.lease_until
-        if lease is not None and time.monotonic() >= lease:
+        if not Lease.may_poll(time.monotonic(), self.game.lease_until):
             # Redis: this process cannot prove it still leads the game (it was paused, or
             # could not renew): not one more request, another poller may lead it now.
             raise NotLeader(f"game {self.game.id}: the lead was not renewed in time")
