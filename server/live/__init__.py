@@ -2,5 +2,8 @@
 
 ``upstream`` signs and sends one request and types every outcome; ``poller`` decides when to
 ask again; ``ledger`` is the one writer of a game's state and event log (lock, commit to the
-``store``, then publish); ``following`` is the set of games being followed and their pollers.
+``broker``, then publish); ``following`` is the set of games being followed and their pollers.
+The ``broker`` is where commits go: the SQLite ``store`` of one process (the embedded default)
+or, with ``REDIS_URL``, ``redis_broker`` shared by many web and poll processes (``poll_role``
+is ``shotfeed poll``).
 """
