@@ -138,10 +138,14 @@ async def test_a_restore_only_ever_moves_a_game_forward(broker: RedisBroker) -> 
     assert await broker.restore(GAME, 2, old, (await broker.load_game(GAME)).game.config) == 3
     assert (await broker.load_game(GAME)).game.seq == 3  # untouched
     newer = GameState(GAME, seq=9)
-    assert await broker.restore(GAME, 7, newer, (await broker.load_game(GAME)).game.config) == 7
+    ops = [ev(4, "graphic", action="show").encode(), ev(8, "hold", held=True).encode()]
+    config = (await broker.load_game(GAME)).game.config
+    assert await broker.restore(GAME, 7, newer, config, ops) == 7
     loaded = await broker.load_game(GAME)
     assert (loaded.version, loaded.game.seq) == (7, 9)
     assert GAME in await broker.followed_games()
+    # the operator log comes back with it: a process loading the game folds the same on-air
+    assert await broker.operator_events(GAME, ("graphic", "hold")) == ops
 
 
 async def test_an_unreachable_redis_is_broker_unavailable_and_says_so() -> None:

@@ -551,6 +551,14 @@ async def test_redis_restart_mid_game_keeps_clients_and_the_log(tmp_path: Path) 
                             await anyio.sleep(0.05)
                     audit = (await a.get(f"/api/games/{GAME}/audit", headers=AUTH)).json()
                     state = (await a.get(f"/api/games/{GAME}/state", headers=AUTH)).json()
+                    # a process started after the restart loads what the others put back,
+                    # the operator's log included: it knows what is on air
+                    c.start_web("web2")
+                    await c.ready("web2")
+                    async with httpx.AsyncClient(base_url=c.url("web2"), timeout=10) as fresh:
+                        late = (await fresh.get(f"/api/games/{GAME}/state", headers=AUTH)).json()
+                    assert set(late["graphics"]) >= {"before", "after"}
+                    assert late["seq"] >= after["seq"]
                 # the audit log before the restart is lost with Redis's memory (documented);
                 # what came after is kept
                 actions = [e["action"] for e in audit["entries"]]

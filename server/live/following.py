@@ -339,6 +339,9 @@ class Games:
                     got = await broker.try_lead(game.id, token, lease.ttl_ms)
                 except StoreError:
                     got = False
+                except Exception:
+                    log.exception("game %s: taking its lead failed; trying again", game.id)
+                    got = False
                 if not got:
                     await anyio.sleep(lease.retry_every_s)
                     continue
@@ -363,8 +366,17 @@ class Games:
         lease = Lease(self.settings.leader_ttl_s)
         log.info("game %s: this process leads its polling (%s)", game.id, token)
         await game.sync()  # the state the previous leader committed
+        # Not "after an outage" when the last leader polled just now (a takeover, not a feed
+        # outage: its shots are still worth animating); it is when the last success is old, or
+        # Redis itself failed since (what was held back then is late, as after a store outage).
         last = game.last_success_at
-        fresh = last is not None and game.now_ms() - last < self.settings.stale_s * 1000
+        health = self.broker.health
+        fresh = (
+            last is not None
+            and game.now_ms() - last < self.settings.stale_s * 1000
+            and health.ok
+            and (health.since is None or health.since < last)
+        )
         game.after_outage = game.state.baseline and not fresh
         game.fence = token
         game.lease_until = lease.valid_until(taken)

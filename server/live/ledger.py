@@ -94,6 +94,9 @@ class Game:
         # until when (time.monotonic) its lead is surely still valid: no poll after that.
         self.fence: str | None = None
         self.lease_until: float | None = None
+        # The operator log this process folded (hold, graphic, override, suggestion bodies):
+        # what it puts back, with the rest of its copy, where Redis lost the game.
+        self.ops_log: list[bytes] = []
         # When this game's poller (in whichever process) last polled successfully.
         self.last_success_at: int | None = None
         self._deriver = Deriver()
@@ -124,6 +127,7 @@ class Game:
     async def fold_log(self) -> None:
         """On air, the override and the suggestions, folded from the whole operator log."""
         bodies = await self.broker.operator_events(self.id, FOLDED_TYPES)
+        self.ops_log = list(bodies)
         log_ = [orjson.loads(b) for b in bodies]
         self.onair = fold_onair(log_)
         self.override = fold_override(log_)
@@ -174,16 +178,23 @@ class Game:
             self.config = config
         if splits is not None:
             self.splits = splits
-        self._fold(events, book)
+        self._fold(events, encoded, book)
         if events:
             self.publish(self.id, events, encoded)
 
-    def _fold(self, events: Sequence[Event], book: suggestions.Book | None = None) -> None:
+    def _fold(
+        self,
+        events: Sequence[Event],
+        bodies: Sequence[bytes],
+        book: suggestions.Book | None = None,
+    ) -> None:
         """What the operator's events change: on air, the override, and (unless the step that
         made them computed it) the suggestion book."""
-        for e in events:
+        for e, body in zip(events, bodies, strict=True):
             self.onair = self.onair.apply(e.type, e.data)
             self.override = self.override.apply(e.type, e.data)
+            if e.type in FOLDED_TYPES and self.broker.shared:
+                self.ops_log.append(body)
         if book is not None:
             self.book = book
         elif any(e.type == SUGGESTION for e in events):
@@ -212,7 +223,7 @@ class Game:
         if step == "restore":
             restore = getattr(self.broker, "restore", None)
             if restore is not None:
-                now = await restore(self.id, self.version, self.state, self.config)
+                now = await restore(self.id, self.version, self.state, self.config, self.ops_log)
                 log.warning(
                     "game %s: the broker had version %d, this process %d; restored (now %d)",
                     self.id,
@@ -231,7 +242,7 @@ class Game:
         events = [Event.from_message(m) for m, _ in pairs]
         self._take(loaded.game.state, loaded.game.config, seq, loaded.version)
         if replica.complete(last, seq, [e.seq for e in events]):
-            self._fold(events)
+            self._fold(events, [b for _, b in pairs])
         else:  # some fell out of the stream: fold the whole operator log instead
             log.warning("game %s: caught up from seq %d to %d with a gap", self.id, last, seq)
             await self.fold_log()
@@ -271,7 +282,7 @@ class Game:
             self.version = version
             if moved_splits:
                 self.splits = self._deriver.splits.compute(state.shots.values(), config, state)
-            self._fold(events)
+            self._fold(events, bodies)
             if events:
                 self.publish(self.id, events, list(bodies))
 

@@ -38,7 +38,13 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import (
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from server.core.events import GRAPHIC, HOLD, OVERRIDE, SUGGESTION
 from server.core.roster import GameConfig
@@ -65,6 +71,8 @@ CHANGES_MAXLEN = 10_000
 BLOCK_MS = 1000
 
 T = TypeVar("T")
+
+_UNAVAILABLE_REPLIES = (OutOfMemoryError, ReadOnlyError, TryAgainError)
 
 _COMMIT = """
 local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
@@ -110,6 +118,15 @@ local i = 8
 for _ = 1, tonumber(ARGV[7]) do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   i = i + 2
+end
+local nops = tonumber(ARGV[i])
+i = i + 1
+if nops > 0 then
+  redis.call('DEL', KEYS[5])
+  for _ = 1, nops do
+    redis.call('RPUSH', KEYS[5], ARGV[i])
+    i = i + 1
+  end
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'seq', ARGV[2], 'state', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'config', ARGV[4]) end
@@ -253,6 +270,12 @@ class RedisBroker:
         """One Redis round trip; a failure of Redis (not of our script) is BrokerUnavailable."""
         try:
             out = await make()
+        except _UNAVAILABLE_REPLIES as exc:
+            # Redis answers but cannot take writes now: full (maxmemory with noeviction), a
+            # replica (a primary demoted by a failover), or busy: an outage like any other
+            message = f"Redis refuses writes ({what}): {type(exc).__name__}: {exc}"[:300]
+            self._set_health(False, message)
+            raise BrokerUnavailable(message) from exc
         except ResponseError:
             raise  # a bug in a script or a wrong type: not an outage
         except (RedisError, OSError) as exc:
@@ -335,8 +358,10 @@ class RedisBroker:
         version: int,
         state: GameState,
         config: GameConfig,
+        ops: Sequence[bytes] = (),
     ) -> int:
-        """Put this process's copy of a game back if Redis has an older one (or none); the
+        """Put this process's copy of a game back if Redis has an older one (or none): its
+        state, shots, config and operator log (what every process folds on load); the
         version Redis has afterwards."""
         shots = list(state.shots.values())
         args: list[Any] = [
@@ -350,11 +375,14 @@ class RedisBroker:
         ]
         for shot in shots:
             args += [shot.key, orjson.dumps(shot.to_record())]
+        args.append(len(ops))
+        args += list(ops)
         keys = [
             self.key(game, "meta"),
             self.key(game, "shots"),
             self.changes_key,
             self.games_key,
+            self.key(game, "ops"),
         ]
         out = await self._call(f"restore game {game}", lambda: self._restore(keys=keys, args=args))
         return int(out)
