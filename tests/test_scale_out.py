@@ -227,6 +227,13 @@ class Client:
         return [orjson.loads(f) for f in self.frames]
 
 
+async def shots_seen(client: Client, n: int, *, after: int = 0, timeout: float = 20) -> None:
+    """Until the client has ``n`` shot events with seq above ``after`` (the game goes on)."""
+    with anyio.fail_after(timeout):
+        while sum(e["type"] == "shot" and e["seq"] > after for e in client.events()) < n:
+            await anyio.sleep(0.05)
+
+
 def assert_one_log(events: list[dict[str, Any]]) -> None:
     """Seq 1, 2, 3... once each; no shot announced twice, no made three twice."""
     seqs = [e["seq"] for e in events]
@@ -339,8 +346,9 @@ async def test_two_web_two_poll_processes_one_log_byte_for_byte(tmp_path: Path) 
                 leader = c.name_of(c.pid_of_leader(r_))
             assert leader in ("poll0", "poll1")
             other = "poll1" if leader == "poll0" else "poll0"
-            assert "leads its polling" in c.log(leader)
-            assert "leads its polling" not in c.log(other)
+            leads = f"game {GAME}: this process leads its polling"
+            assert leads in c.log(leader)
+            assert leads not in c.log(other)
             tg.cancel_scope.cancel()
 
 
@@ -351,9 +359,7 @@ async def test_kill_9_of_the_leading_poller_the_other_takes_over(tmp_path: Path)
             tg.start_soon(client.run)
             rc = redis.Redis.from_url(c.redis_url)
             try:
-                with anyio.fail_after(20):
-                    while sum(e["type"] == "shot" for e in client.events()) < 5:
-                        await anyio.sleep(0.05)
+                await shots_seen(client, 5)
                 leader_pid = c.pid_of_leader(rc)
                 leader = c.name_of(leader_pid)
                 assert leader is not None
@@ -405,9 +411,7 @@ async def test_a_paused_leader_wakes_up_refused_and_stops_polling(tmp_path: Path
             tg.start_soon(client.run)
             rc = redis.Redis.from_url(c.redis_url)
             try:
-                with anyio.fail_after(20):
-                    while sum(e["type"] == "shot" for e in client.events()) < 3:
-                        await anyio.sleep(0.05)
+                await shots_seen(client, 3)
                 paused_pid = c.pid_of_leader(rc)
                 paused = c.name_of(paused_pid)
                 assert paused is not None
@@ -505,9 +509,7 @@ async def test_redis_restart_mid_game_keeps_clients_and_the_log(tmp_path: Path) 
                 a = httpx.AsyncClient(base_url=c.url("web0"), timeout=10)
                 async with a:
                     await fire(a, "before", 0)
-                    with anyio.fail_after(20):
-                        while sum(e["type"] == "shot" for e in clients[0].events()) < 3:
-                            await anyio.sleep(0.05)
+                    await shots_seen(clients[0], 3)
                     before = (await a.get(f"/api/games/{GAME}/state", headers=AUTH)).json()
 
                     private.stop()
@@ -543,12 +545,7 @@ async def test_redis_restart_mid_game_keeps_clients_and_the_log(tmp_path: Path) 
                     for client in clients:
                         await client.until(after["seq"])
                     # and the game is polled again (the poll process leads again)
-                    with anyio.fail_after(20):
-                        while not any(
-                            e["type"] == "shot" and e["seq"] > after["seq"]
-                            for e in clients[1].events()
-                        ):
-                            await anyio.sleep(0.05)
+                    await shots_seen(clients[1], 1, after=after["seq"])
                     audit = (await a.get(f"/api/games/{GAME}/audit", headers=AUTH)).json()
                     state = (await a.get(f"/api/games/{GAME}/state", headers=AUTH)).json()
                     # a process started after the restart loads what the others put back,
