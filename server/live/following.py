@@ -348,6 +348,8 @@ class Games:
                 taken = asked
                 try:
                     await self._poll_while_leading(game, token, taken)
+                except StoreError as exc:  # Redis failed while taking over: said by its health
+                    log.warning("game %s: gave up its lead: %s", game.id, exc.message)
                 except Exception:
                     # a bug, not an outage (those are handled inside): never stop following
                     log.exception("game %s: leading its polling failed; trying again", game.id)
