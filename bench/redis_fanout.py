@@ -174,6 +174,9 @@ class Run:
             cpu = max(0.0, cpu - self.idle_rate[i] * self.fire_s - self.m * self.fixed_ms[i] / 1e3)
         return cpu / max(1, self.clients[i] * self.m) * 1e6
 
+    def user_us(self) -> float:
+        return sum(self.fire_user) / max(1, sum(self.clients) * self.m) * 1e6
+
     def total_us(self, net: bool = False, everything: bool = False) -> float:
         """CPU of all server processes per delivered message (``everything``: with the poll
         process and redis-server)."""
@@ -529,62 +532,69 @@ def print_run(r: Run) -> None:
     )
 
 
+def per_run(runs: list[Run], attr: str, p: float) -> list[float]:
+    """Each run's percentile of ``attr`` (``last_ms``: one value per event; ``lat_ms``: one
+    per delivery)."""
+    return [pct(getattr(r, attr), p) for r in runs]
+
+
 def pooled(runs: list[Run], attr: str, p: float) -> float:
     return pct([x for r in runs for x in getattr(r, attr)], p)
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def col(values: list[float], fmt: str = "{:.2f}") -> str:
     if not values:
         return "-"
     each = " ".join(fmt.format(v) for v in values)
-    return f"{fmt.format(statistics.median(values))} [{each}]" if len(values) > 1 else each
+    return f"{fmt.format(med(values))} [{each}]" if len(values) > 1 else each
 
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def print_summary(runs: list[Run], args: argparse.Namespace) -> None:
+LATENCY_ROWS = (
+    ("time to last client p50 (ms)", "last_ms", 50),
+    ("time to last client p99 (ms)", "last_ms", 99),
+    ("delivery latency p50 (ms)", "lat_ms", 50),
+    ("delivery latency p99 (ms)", "lat_ms", 99),
+)
+
+
+def print_summary(runs: list[Run], args: argparse.Namespace, where: str) -> None:
     emb = [r for r in runs if r.label == "embedded"]
     red = [r for r in runs if r.label == "redis"]
     n, m, w = args.clients, args.events, args.webs
     print(f"\n== summary: {n:,} clients, {m} events per run, {len(emb)} run(s) per mode ==")
-    print("   latencies: percentiles over every event (or delivery) of every run [each run's];")
-    print("   CPU: median of runs [each run]; us/msg = server CPU (utime+stime) / deliveries")
+    print("   every figure: median of the runs [each run, in order]; a run's p99 of time to last")
+    print("   client is over its M events (p99 of 60 = the slowest event); pooled: over all runs'")
+    print("   events; us/msg = server CPU (utime+stime, /proc) in the firing phase / deliveries")
     rows: list[tuple[str, ...]] = []
-
-    def lat_row(name: str, attr: str, p: float) -> None:
-        a, b = pooled(emb, attr, p), pooled(red, attr, p)
-        each_a = col([pct(getattr(r, attr), p) for r in emb], "{:.1f}")
-        each_b = col([pct(getattr(r, attr), p) for r in red], "{:.1f}")
-        rows.append((name, f"{a:.1f} ({each_a})", f"{b:.1f} ({each_b})", f"{b - a:+.1f} ms"))
-
-    lat_row("time to last client p50 (ms)", "last_ms", 50)
-    lat_row("time to last client p99 (ms)", "last_ms", 99)
-    lat_row("delivery latency p50 (ms)", "lat_ms", 50)
-    lat_row("delivery latency p99 (ms)", "lat_ms", 99)
-    for name, net in (("raw", False), ("net", True)):
-        a = [r.total_us(net=net) for r in emb]
-        b = [r.total_us(net=net) for r in red]
-        ratio = statistics.median(b) / statistics.median(a) if a and b else float("nan")
-        rows.append((f"us/msg {name}, web processes", col(a), col(b), f"x{ratio:.2f}"))
+    for name, attr, p in LATENCY_ROWS:
+        a, b = per_run(emb, attr, p), per_run(red, attr, p)
+        pool = f"{pooled(emb, attr, p):.1f} / {pooled(red, attr, p):.1f}"
+        rows.append((name, col(a, "{:.1f}"), col(b, "{:.1f}"), f"{med(b) - med(a):+.1f}", pool))
+    emb_us = med([r.total_us() for r in emb])
+    for name, fn in (
+        ("us/msg raw, web processes", lambda r: r.total_us()),
+        ("us/msg net (- idle, - per event)", lambda r: r.total_us(net=True)),
+        ("us/msg user (utime part of raw)", lambda r: r.user_us()),
+        ("us/msg raw, + poll + redis-server", lambda r: r.total_us(everything=True)),
+    ):
+        a, b = [fn(r) for r in emb], [fn(r) for r in red]
+        rows.append((name, col(a), col(b), f"x{med(b) / med(a):.2f}", ""))
     for i in range(w):
         b = [r.per_msg_us(i) for r in red]
-        ratio = statistics.median(b) / statistics.median([r.total_us() for r in emb])
-        rows.append((f"us/msg raw, web process {i}", "", col(b), f"x{ratio:.2f}"))
-    a = [r.total_us(everything=True) for r in emb]
-    b = [r.total_us(everything=True) for r in red]
-    ratio = statistics.median(b) / statistics.median(a)
-    rows.append(("us/msg raw, + poll + redis-server", col(a), col(b), f"x{ratio:.2f}"))
-    rows.append(
-        (
-            "checks (incl. identical frames)",
-            f"{sum(r.ok for r in emb)}/{len(emb)} OK",
-            f"{sum(r.ok for r in red)}/{len(red)} OK",
-            "",
-        )
-    )
-    print_table(("", "embedded (1 process)", f"redis ({w} web + 1 poll)", "redis - emb"), rows)
+        rows.append((f"us/msg raw, web process {i}", "", col(b), f"x{med(b) / emb_us:.2f}", ""))
+    ok_e, ok_r = sum(r.ok for r in emb), sum(r.ok for r in red)
+    rows.append(("checks (+ identical frames)", f"{ok_e}/{len(emb)} OK", f"{ok_r}/{len(red)} OK"))
+    rows[-1] += ("", "")
+    head = ("", "embedded (1 process)", f"redis ({w} web + 1 poll)", "redis-emb", "pooled e / r")
+    print_table(head, rows)
 
     iso = {
         label: [r for r in runs if r.label == label]
@@ -592,48 +602,41 @@ def print_summary(runs: list[Run], args: argparse.Namespace) -> None:
     }
     base = iso["iso-embedded"]
     if base:
-        k = base[0].n
         print(
-            f"\n== isolated: {k} clients on one process, {base[0].m} events per run, "
+            f"\n== isolated: {base[0].n} clients on one process, {base[0].m} events per run, "
             f"{len(base)} run(s); local = POST to the clients' web process, cross = POST to "
-            "another web process (the whole Redis hop) =="
+            "another web process (the whole Redis hop); (added) = median minus embedded's =="
         )
         rows = []
-        for name, attr, p in (
-            ("time to last client p50 (ms)", "last_ms", 50),
-            ("time to last client p99 (ms)", "last_ms", 99),
-            ("delivery latency p50 (ms)", "lat_ms", 50),
-            ("delivery latency p99 (ms)", "lat_ms", 99),
-        ):
-            e = pooled(base, attr, p)
-            lo, cr = (
-                pooled(iso["iso-redis-local"], attr, p),
-                pooled(iso["iso-redis-cross"], attr, p),
-            )
-            rows.append(
-                (name, f"{e:.2f}", f"{lo:.2f} ({lo - e:+.2f})", f"{cr:.2f} ({cr - e:+.2f})")
-            )
+        for name, attr, p in LATENCY_ROWS:
+            e = per_run(base, attr, p)
+            cells = [col(e)]
+            for label in ("iso-redis-local", "iso-redis-cross"):
+                v = per_run(iso[label], attr, p)
+                cells.append(f"{col(v)} ({med(v) - med(e):+.2f})")
+            pool = " / ".join(f"{pooled(v, attr, p):.2f}" for v in iso.values())
+            rows.append((name, *cells, pool))
         checks = [f"{sum(r.ok for r in v)}/{len(v)} OK" for v in iso.values()]
-        rows.append(("checks", *checks))
-        print_table(("", "embedded", "redis local (added)", "redis cross (added)"), rows)
+        rows.append(("checks", *checks, ""))
+        print_table(("", "embedded", "redis local", "redis cross", "pooled e / l / c"), rows)
 
-    print(f"\n== goals (server at {git_describe()}) ==")
-    added = pooled(red, "last_ms", 99) - pooled(emb, "last_ms", 99)
+    print(f"\n== goals (server at {where}) ==")
+    added = med(per_run(red, "last_ms", 99)) - med(per_run(emb, "last_ms", 99))
     print(
         f"  Redis adds <= {GOAL_ADDED_MS:g} ms to time-to-last-client p99, {n:,} clients: "
         f"{added:+.1f} ms: {verdict(added <= GOAL_ADDED_MS)}"
     )
     if base:
-        cross = pooled(iso["iso-redis-cross"], "last_ms", 99) - pooled(base, "last_ms", 99)
-        local = pooled(iso["iso-redis-local"], "last_ms", 99) - pooled(base, "last_ms", 99)
+        e99 = med(per_run(base, "last_ms", 99))
+        cross = med(per_run(iso["iso-redis-cross"], "last_ms", 99)) - e99
+        local = med(per_run(iso["iso-redis-local"], "last_ms", 99)) - e99
         print(
             f"  Redis adds <= {GOAL_ADDED_MS:g} ms at p99, isolated ({base[0].n} clients): cross "
             f"{cross:+.2f} ms: {verdict(cross <= GOAL_ADDED_MS)}; local {local:+.2f} ms: "
             f"{verdict(local <= GOAL_ADDED_MS)}"
         )
-    emb_us = statistics.median([r.total_us() for r in emb])
-    agg = statistics.median([r.total_us() for r in red]) / emb_us
-    worst = max(statistics.median([r.per_msg_us(i) for r in red]) for i in range(w)) / emb_us
+    agg = med([r.total_us() for r in red]) / emb_us
+    worst = max(med([r.per_msg_us(i) for r in red]) for i in range(w)) / emb_us
     print(
         f"  web-process CPU per delivered message within {GOAL_CPU_RATIO - 1:.0%} of embedded's "
         f"(raw): all web processes x{agg:.2f}: {verdict(agg <= GOAL_CPU_RATIO)}; the "
@@ -690,13 +693,18 @@ def main() -> int:
     for var in ("REDIS_URL", "SHOTFEED_REDIS_PREFIX", "SHOTFEED_GAMES"):
         os.environ.pop(var, None)  # the embedded server must not inherit Redis mode
 
+    # SIGTERM (the bench is often run in the background) cleans up as Ctrl-C does: the servers
+    # and workers are stopped, the Redis keys deleted
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with it ignored
     nofile = raise_nofile()
+    where = git_describe()
     if args.clients + 200 > nofile:
         print(f"warning: RLIMIT_NOFILE is {nofile}; {args.clients} clients may not fit")
     keys = RedisKeys(args.redis_url)
     print(
         f"redis fan-out bench: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-        f"{workers} load-generator processes, nofile {nofile}, server at {git_describe()}, "
+        f"{workers} load-generator processes, nofile {nofile}, server at {where}, "
         f"{uvicorn_options()}; redis {keys.version} at {args.redis_url} (pid "
         f"{keys.pid or 'not visible'}), key prefix {keys.base}-*"
     )
@@ -724,34 +732,28 @@ def main() -> int:
         bench = Bench(args, up.url, tmp)
         sb = ScaleBench(args, bench, keys)
         fire_all = list(range(args.webs)) if args.fire_all else [0]
-        n, m = args.clients, args.events
+        n, m, k, mi = args.clients, args.events, args.iso_clients, args.iso_events
         for i in range(args.repeat):
-            for r in (
-                sb.run("embedded", f"emb{i}", n, m, workers=workers),
-                sb.run("redis", f"red{i}", n, m, webs=args.webs, fire_to=fire_all, workers=workers),
-            ):
+            specs: list[tuple[str, int, int, dict[str, Any]]] = [
+                ("embedded", n, m, {"workers": workers}),
+                ("redis", n, m, {"webs": args.webs, "fire_to": fire_all, "workers": workers}),
+            ]
+            if not args.no_iso:
+                specs += [
+                    ("iso-embedded", k, mi, {"measure_cpu": False}),
+                    ("iso-redis-local", k, mi, {"measure_cpu": False}),
+                    (
+                        "iso-redis-cross",
+                        k,
+                        mi,
+                        {"webs": 2, "client_webs": [1], "measure_cpu": False},
+                    ),
+                ]
+            for label, clients, events, options in specs:
+                r = sb.run(label, f"{label}-{i}", clients, events, **options)
                 print_run(r)
                 runs.append(r)
-            if args.no_iso:
-                continue
-            k, mi = args.iso_clients, args.iso_events
-            for r in (
-                sb.run("iso-embedded", f"isoe{i}", k, mi, measure_cpu=False),
-                sb.run("iso-redis-local", f"isol{i}", k, mi, measure_cpu=False),
-                sb.run(
-                    "iso-redis-cross",
-                    f"isoc{i}",
-                    k,
-                    mi,
-                    webs=2,
-                    client_webs=[1],
-                    fire_to=[0],
-                    measure_cpu=False,
-                ),
-            ):
-                print_run(r)
-                runs.append(r)
-    print_summary(runs, args)
+    print_summary(runs, args, where)
     print(f"\nwhole bench: {time.monotonic() - t0:.0f} s; Redis keys {keys.base}-* deleted")
     return 0
 
