@@ -315,6 +315,7 @@ async def test_two_web_two_poll_processes_one_log_byte_for_byte(tmp_path: Path) 
                     (await h.get(f"/api/games/{GAME}/state", headers=AUTH)).json() for h in (a, b)
                 ]
                 audit = (await a.get(f"/api/games/{GAME}/audit", headers=AUTH)).json()["entries"]
+                health = (await b.get("/healthz")).json()
                 events_route = (
                     await b.get(f"/api/games/{GAME}/events", params={"limit": 1000}, headers=AUTH)
                 ).json()["events"]
@@ -346,6 +347,8 @@ async def test_two_web_two_poll_processes_one_log_byte_for_byte(tmp_path: Path) 
                 leader = c.name_of(c.pid_of_leader(r_))
             assert leader in ("poll0", "poll1")
             other = "poll1" if leader == "poll0" else "poll0"
+            # and every web process names it on /healthz (read about once a second)
+            assert health["leaders"][GAME].split(":")[1] == str(c.procs[leader].pid)
             leads = f"game {GAME}: this process leads its polling"
             assert leads in c.log(leader)
             assert leads not in c.log(other)

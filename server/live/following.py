@@ -264,10 +264,13 @@ class Games:
                     cursor = entry_id
                 if time.monotonic() - polled_at >= POLLED_EVERY_S:
                     polled_at = time.monotonic()
-                    for game_id, at in (await broker.polled()).items():
-                        polled = self.games.get(game_id)
-                        if polled is not None:
-                            polled.last_success_at = at
+                    polled = await broker.pollers(list(self.games))
+                    for game_id, (at, leader) in polled.items():
+                        seen = self.games.get(game_id)
+                        if seen is not None:
+                            seen.leader = leader
+                            if at is not None:
+                                seen.last_success_at = at
             except StoreError as exc:
                 failures += 1
                 if failures == 1:

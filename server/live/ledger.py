@@ -97,6 +97,8 @@ class Game:
         # The operator log this process folded (hold, graphic, override, suggestion bodies):
         # what it puts back, with the rest of its copy, where Redis lost the game.
         self.ops_log: list[bytes] = []
+        # Redis: who leads this game's polling (``host:pid:…``), as read about once a second.
+        self.leader: str | None = None
         # When this game's poller (in whichever process) last polled successfully.
         self.last_success_at: int | None = None
         self._deriver = Deriver()

@@ -474,9 +474,24 @@ class RedisBroker:
     async def mark_polled(self, game: str, at: int) -> None:
         await self._call("poll health", lambda: self.redis.hset(self.live_key, game, at))
 
-    async def polled(self) -> dict[str, int]:
-        rows = await self._call("poll health", lambda: self.redis.hgetall(self.live_key))
-        return {k.decode(): int(v) for k, v in rows.items()}
+    async def pollers(self, games: Sequence[str]) -> dict[str, tuple[int | None, str | None]]:
+        """Per game: when its leader last polled successfully, and who leads it now (the
+        token ``host:pid:…``, None while nobody does). One round trip."""
+
+        async def read() -> tuple[dict[bytes, bytes], list[bytes | None]]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(self.live_key)
+                for game in games:
+                    pipe.get(self.key(game, "leader"))
+                live, *leaders = await pipe.execute()
+            return live, leaders
+
+        live, leaders = await self._call("poll health", read)
+        out: dict[str, tuple[int | None, str | None]] = {}
+        for game, leader in zip(games, leaders, strict=True):
+            at = live.get(game.encode())
+            out[game] = (int(at) if at else None, leader.decode() if leader else None)
+        return out
 
     # -- the change feed ---------------------------------------------------------------------
 

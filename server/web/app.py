@@ -64,6 +64,9 @@ async def healthz(request: Request) -> Response:
         "broker": "redis" if broker.shared else "sqlite",
         "role": request.app.state.role,
         "leading": sorted(games.leading),
+        # Redis: which poll process leads each game (``host:pid:…``; None while none does),
+        # so any web process shows it, though the poll processes have no HTTP port
+        "leaders": {g: game.leader for g, game in games.games.items()} if broker.shared else None,
         "store": {
             "ok": health.ok,
             "error": None if health.ok else broker.error_code,
