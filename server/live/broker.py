@@ -26,13 +26,16 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 
-from server.core.events import Event
+from server.core.events import GRAPHIC, HOLD, OVERRIDE, SUGGESTION, Event
 from server.core.roster import GameConfig
 from server.core.tracker import GameState, KnownShot
 from server.errors import FeedError, StoreError
 from server.live.store import STORE_UNWRITABLE, AuditRow, LoadedGame, Store, StoreHealth
 
 BROKER_UNAVAILABLE = "broker_unavailable"
+# The operator's event types every process folds on load (what is on air, the override, the
+# suggestions): the broker keeps all of them, however many events it keeps otherwise.
+FOLDED_TYPES = (HOLD, GRAPHIC, OVERRIDE, SUGGESTION)
 
 
 class BrokerUnavailable(StoreError):
@@ -100,6 +103,13 @@ class Broker(Protocol):
 
     async def commit(self, game: str, commit: Commit) -> None:
         """Raises StoreError (nothing written), Conflict or NotLeader."""
+        ...
+
+    async def restore(
+        self, game: str, version: int, state: GameState, config: GameConfig, ops: Sequence[bytes]
+    ) -> int:
+        """Put a process's copy of a game back where the broker has less of it; the version
+        the broker has afterwards."""
         ...
 
     async def probe(self) -> None: ...
@@ -170,6 +180,11 @@ class LocalBroker:
             ),
             limiter=self._limiter,
         )
+
+    async def restore(
+        self, game: str, version: int, state: GameState, config: GameConfig, ops: Sequence[bytes]
+    ) -> int:
+        return version  # the one writer: the store never has less than this process
 
     async def probe(self) -> None:
         await self._run(self.store.probe)

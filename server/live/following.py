@@ -66,6 +66,13 @@ async def _supervised(output: VmixOutput, restart_s: float = OUTPUT_RESTART_S) -
             output.poke()
 
 
+async def _poll_with_output(poller: Poller, output: VmixOutput) -> None:
+    """A game's poller, with its vMix output supervised beside it in one task group."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_supervised, output)
+        await poller.run()
+
+
 def check_game_id(game_id: Any) -> str:
     """An event id is used in URLs and file paths: keep it to a safe alphabet."""
     if not isinstance(game_id, str) or not _GAME_ID.match(game_id):
@@ -203,9 +210,7 @@ class Games:
     @staticmethod
     async def _run(poller: Poller, output: VmixOutput, scope: anyio.CancelScope) -> None:
         with scope:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_supervised, output)
-                await poller.run()
+            await _poll_with_output(poller, output)
 
     async def unfollow(self, game_id: str) -> bool:
         """Stop polling a game; its log and state stay in the store."""
@@ -348,9 +353,8 @@ class Games:
                 if not got:
                     await anyio.sleep(lease.retry_every_s)
                     continue
-                taken = asked
                 try:
-                    await self._poll_while_leading(game, token, taken)
+                    await self._poll_while_leading(game, token, lease, asked)
                 except StoreError as exc:  # Redis failed while taking over: said by its health
                     log.warning("game %s: gave up its lead: %s", game.id, exc.message)
                 except Exception:
@@ -366,9 +370,8 @@ class Games:
                             pass  # it lapses by itself
                 await anyio.sleep(lease.retry_every_s)
 
-    async def _poll_while_leading(self, game: Game, token: str, taken: float) -> None:
-        assert isinstance(self.broker, RedisBroker)
-        lease = Lease(self.settings.leader_ttl_s)
+    async def _poll_while_leading(self, game: Game, token: str, lease: Lease, taken: float) -> None:
+        """``taken``: when the lock was asked for (the lease counts from then)."""
         log.info("game %s: this process leads its polling (%s)", game.id, token)
         await game.sync()  # the state the previous leader committed
         # Not "after an outage" when the last leader polled just now (a takeover, not a feed
@@ -399,9 +402,7 @@ class Games:
         poller: Poller, output: VmixOutput, scope: anyio.CancelScope
     ) -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_supervised, output)
-                await poller.run()
+            await _poll_with_output(poller, output)
         except* NotLeader:
             log.warning(
                 "game %s: a commit was refused: its lead lapsed (another poller leads, "

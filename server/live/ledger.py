@@ -27,7 +27,7 @@ import orjson
 from server.config import Settings
 from server.core import replica, suggestions, tracker
 from server.core.derived import Deriver, after_step, suggest_step
-from server.core.events import CONFIG, GRAPHIC, HOLD, OVERRIDE, SUGGESTION, Event
+from server.core.events import CONFIG, SUGGESTION, Event
 from server.core.onair import OnAir
 from server.core.onair import fold as fold_onair
 from server.core.override import Override
@@ -36,13 +36,11 @@ from server.core.roster import GameConfig
 from server.core.shots import Payload, ShotParser
 from server.core.tracker import Detection, FeedHealth, GameState, PollContext
 from server.errors import StoreError
-from server.live.broker import Broker, Commit, Conflict, as_broker
+from server.live.broker import FOLDED_TYPES, Broker, Commit, Conflict, as_broker
 from server.live.store import AuditRow, Store
 
 log = logging.getLogger("shotfeed.game")
 
-# The operator's event types every process folds (on air, override, suggestions).
-FOLDED_TYPES = (HOLD, GRAPHIC, OVERRIDE, SUGGESTION)
 # A step that keeps losing the race to other writers gives up (as a store failure) after this
 # many tries; one conflict is a poll and an operator action landing within a millisecond.
 MAX_CONFLICTS = 8
@@ -223,33 +221,34 @@ class Game:
         if step == "same":
             return
         if step == "restore":
-            restore = getattr(self.broker, "restore", None)
-            if restore is not None:
-                now = await restore(self.id, self.version, self.state, self.config, self.ops_log)
-                log.warning(
-                    "game %s: the broker had version %d, this process %d; restored (now %d)",
-                    self.id,
-                    loaded.version,
-                    self.version,
-                    now,
-                )
-                if now != self.version:
-                    await self._catch_up()
+            now = await self.broker.restore(
+                self.id, self.version, self.state, self.config, self.ops_log
+            )
+            log.warning(
+                "game %s: the broker had version %d, this process %d; restored (now %d)",
+                self.id,
+                loaded.version,
+                self.version,
+                now,
+            )
+            if now != self.version:
+                await self._catch_up()
             return
         last = self.state.seq
         bodies = await self.broker.events_since(self.id, last, CATCH_UP_LIMIT)
         seq = loaded.game.seq
         messages = [orjson.loads(b) for b in bodies]
-        pairs = [(m, b) for m, b in zip(messages, bodies, strict=True) if int(m["seq"]) <= seq]
-        events = [Event.from_message(m) for m, _ in pairs]
+        kept = [(m, b) for m, b in zip(messages, bodies, strict=True) if int(m["seq"]) <= seq]
+        events = [Event.from_message(m) for m, _ in kept]
+        missed = [b for _, b in kept]
         self._take(loaded.game.state, loaded.game.config, seq, loaded.version)
         if replica.complete(last, seq, [e.seq for e in events]):
-            self._fold(events, [b for _, b in pairs])
+            self._fold(events, missed)
         else:  # some fell out of the stream: fold the whole operator log instead
             log.warning("game %s: caught up from seq %d to %d with a gap", self.id, last, seq)
             await self.fold_log()
         if events:
-            self.publish(self.id, events, [b for _, b in pairs])
+            self.publish(self.id, events, missed)
 
     async def apply_change(
         self,

@@ -46,11 +46,11 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from server.core.events import GRAPHIC, HOLD, OVERRIDE, SUGGESTION
 from server.core.roster import GameConfig
 from server.core.tracker import GameState, KnownShot
 from server.live.broker import (
     BROKER_UNAVAILABLE,
+    FOLDED_TYPES,
     BrokerUnavailable,
     Commit,
     Conflict,
@@ -61,9 +61,6 @@ from server.live.store import AuditRow, LoadedGame, StoreHealth
 
 log = logging.getLogger("shotfeed.redis")
 
-# The event types every process folds on load (on air, override, suggestions): kept whole in
-# P:g:G:ops, since the event stream keeps only the newest SHOTFEED_RETAIN.
-FOLDED_TYPES = (HOLD, GRAPHIC, OVERRIDE, SUGGESTION)
 # P:changes is only the notice board: a process that fell further behind than this reloads
 # each game from its keys instead.
 CHANGES_MAXLEN = 10_000
@@ -73,6 +70,10 @@ BLOCK_MS = 1000
 T = TypeVar("T")
 
 _UNAVAILABLE_REPLIES = (OutOfMemoryError, ReadOnlyError, TryAgainError)
+
+# The folded types (kept whole in P:g:G:ops, since the event stream keeps only the newest
+# SHOTFEED_RETAIN), as the commit script tests an event's type: from the one list in Python.
+_FOLDED_LUA = " or ".join(f"typ == '{t}'" for t in FOLDED_TYPES)
 
 _COMMIT = """
 local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
@@ -96,7 +97,7 @@ end
 for n = 1, nevents do
   local seq, typ, body = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[7], seq .. '-0', 'e', body)
-  if typ == 'hold' or typ == 'graphic' or typ == 'override' or typ == 'suggestion' then
+  if FOLDED then
     redis.call('RPUSH', KEYS[4], body)
   end
   table.insert(note, 'e' .. n); table.insert(note, body)
@@ -106,7 +107,7 @@ if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[5], ARGV[6]) end
 redis.call('HSET', KEYS[1], 'version', nv, 'seq', ARGV[3], 'state', ARGV[4])
 redis.call(unpack(note))
 return {'ok', nv}
-"""
+""".replace("FOLDED", _FOLDED_LUA)
 
 # Put a process's own copy of a game back when Redis has less of it (a restart without
 # persistence): only ever forward, so the process that saw the most wins.
@@ -253,18 +254,14 @@ class RedisBroker:
 
     def _set_health(self, ok: bool, message: str | None) -> None:
         cur = self._health
-        if ok and cur.ok:
-            return
-        now = int(time.time() * 1000)
-        if not ok and not cur.ok:
-            if cur.message != message:
-                self._health = StoreHealth(False, message, cur.since)
+        self._health = new = cur.after(ok, message, int(time.time() * 1000))
+        if new.ok == cur.ok:
             return
         if ok:
-            log.warning("Redis reachable again after %.1f s", (now - (cur.since or now)) / 1000)
+            down_s = (new.since - (cur.since or new.since)) / 1000 if new.since else 0.0
+            log.warning("Redis reachable again after %.1f s", down_s)
         else:
             log.error("Redis unavailable: %s; retrying with backoff", message)
-        self._health = StoreHealth(ok, message, now)
 
     async def _call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
         """One Redis round trip; a failure of Redis (not of our script) is BrokerUnavailable."""

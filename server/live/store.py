@@ -126,6 +126,16 @@ class StoreHealth:
     message: str | None = None
     since: int | None = None
 
+    def after(self, ok: bool, message: str | None, now: int) -> StoreHealth:
+        """The health once a write (or a call to Redis) came out ``ok`` or not: ``since`` moves
+        only when ``ok`` changes; a new message while failing keeps the outage's start. The
+        caller logs the transitions (``ok`` differs from before)."""
+        if ok and self.ok:
+            return self
+        if not ok and not self.ok:
+            return self if self.message == message else StoreHealth(False, message, self.since)
+        return StoreHealth(ok, message, now)
+
 
 # SQLite's primary result codes that mean "the file cannot take this write now".
 _UNWRITABLE_CODES = frozenset(
@@ -228,15 +238,11 @@ class Store:
 
     def _set_health(self, ok: bool, message: str | None) -> None:
         cur = self.health
-        if ok and cur.ok:
+        self.health = new = cur.after(ok, message, _now_ms())
+        if new.ok == cur.ok:
             return
-        if not ok and not cur.ok:
-            if cur.message != message:
-                self.health = StoreHealth(False, message, cur.since)
-            return
-        now = _now_ms()
         if ok:
-            down_s = (now - (cur.since or now)) / 1000
+            down_s = (new.since - (cur.since or new.since)) / 1000 if new.since else 0.0
             log.warning("store %s: writable again after %.1f s", self.path, down_s)
         else:
             log.error(
@@ -244,7 +250,6 @@ class Store:
                 self.path,
                 message,
             )
-        self.health = StoreHealth(ok, message, now)
 
     def probe(self) -> None:
         """One real write that needs new room, committed with no trace (insert, delete, commit).
