@@ -142,6 +142,20 @@ class Cluster:
             return None
         return int(token.decode().split(":")[1])
 
+    async def another_leader(self, client: redis.Redis, old: int | None) -> int:
+        """Until a poll process other than ``old`` holds the game's lock; its pid."""
+        with anyio.fail_after(TTL_S * 4):
+            while (pid := self.pid_of_leader(client)) in (None, old):
+                await anyio.sleep(0.02)
+        assert pid is not None
+        return pid
+
+    async def served_seq(self, name: str) -> int:
+        """The game's seq as a web process serves it now."""
+        async with httpx.AsyncClient(base_url=self.url(name), timeout=10) as http:
+            r = await http.get(f"/api/games/{GAME}/state", headers=AUTH)
+        return int(r.json()["seq"])
+
     def name_of(self, pid: int | None) -> str | None:
         return next((n for n, p in self.procs.items() if p.pid == pid), None)
 
@@ -369,25 +383,18 @@ async def test_kill_9_of_the_leading_poller_the_other_takes_over(tmp_path: Path)
                 c.kill9(leader)
                 killed_at = time.monotonic()
                 before = client.last_seq
-                with anyio.fail_after(TTL_S * 4):
-                    while c.pid_of_leader(rc) in (None, leader_pid):
-                        await anyio.sleep(0.02)
+                new_pid = await c.another_leader(rc, leader_pid)
                 took = time.monotonic() - killed_at
                 # the lock lapses at most a TTL after the last renewal; a follower retries every
                 # tenth of it
                 assert took <= TTL_S + TTL_S / 10 + 0.3, took
-                new = c.name_of(c.pid_of_leader(rc))
+                new = c.name_of(new_pid)
                 assert new is not None and new != leader
                 # the game goes on: new shots, announced once each
-                with anyio.fail_after(20):
-                    while (
-                        sum(e["type"] == "shot" and e["seq"] > before for e in client.events()) < 5
-                    ):
-                        await anyio.sleep(0.05)
+                await shots_seen(client, 5, after=before)
                 async with httpx.AsyncClient(base_url=c.url("web1"), timeout=10) as http:
                     shots = (await http.get(f"/api/games/{GAME}/shots", headers=AUTH)).json()
-                    last = (await http.get(f"/api/games/{GAME}/state", headers=AUTH)).json()["seq"]
-                await client.until(last)
+                await client.until(await c.served_seq("web1"))
             finally:
                 rc.close()
             events = client.events()
@@ -420,14 +427,11 @@ async def test_a_paused_leader_wakes_up_refused_and_stops_polling(tmp_path: Path
                 assert paused is not None
                 os.kill(paused_pid, signal.SIGSTOP)  # type: ignore[arg-type]
                 try:
-                    with anyio.fail_after(TTL_S * 4):
-                        while c.pid_of_leader(rc) in (None, paused_pid):
-                            await anyio.sleep(0.02)
+                    new_pid = await c.another_leader(rc, paused_pid)
                     await anyio.sleep(0.5)
                 finally:
                     os.kill(paused_pid, signal.SIGCONT)  # type: ignore[arg-type]
                 woke = time.monotonic()
-                new_pid = c.pid_of_leader(rc)
                 # the woken one gives up within a TTL, and the lock stays with the new leader
                 with anyio.fail_after(TTL_S * 3):
                     while "no longer leading" not in c.log(paused):
@@ -435,9 +439,7 @@ async def test_a_paused_leader_wakes_up_refused_and_stops_polling(tmp_path: Path
                 assert time.monotonic() - woke <= TTL_S * 2
                 await anyio.sleep(TTL_S)
                 assert c.pid_of_leader(rc) == new_pid
-                async with httpx.AsyncClient(base_url=c.url("web1"), timeout=10) as http:
-                    last = (await http.get(f"/api/games/{GAME}/state", headers=AUTH)).json()["seq"]
-                await client.until(last)
+                await client.until(await c.served_seq("web1"))
             finally:
                 rc.close()
             assert_one_log(client.events())
