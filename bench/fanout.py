@@ -607,16 +607,8 @@ class Bench:
             for _, conn, _, _ in workers:
                 conn.send(("report", expected))
             for _, conn, _, _ in workers:
-                rep = conn.recv()
-                for k, blob in enumerate(rep.pop("lat")):
-                    a = array("q")
-                    a.frombytes(blob)
-                    per_event[k].extend(a)
-                for key, value in rep.items():
-                    if isinstance(value, list):
-                        totals.setdefault(key, []).extend(value)
-                    else:
-                        totals[key] = totals.get(key, 0) + value
+                for k, lats in enumerate(merge_report(conn.recv(), totals)):
+                    per_event[k].extend(lats)
             res.checks = totals
             for lats in per_event:
                 res.lat_ms.extend(x / 1e6 for x in lats)
@@ -625,21 +617,50 @@ class Bench:
                     res.first_ms.append(min(lats) / 1e6)
         finally:
             for p, conn, _, _ in workers:
-                with contextlib.suppress(Exception):
-                    conn.send(("stop", None))
-                    if conn.poll(20):
-                        conn.recv()
-                p.join(5)
-                if p.is_alive():
-                    p.kill()
-                    p.join()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                stop_worker(p, conn)
+            stop_processes([proc])
         return res
+
+
+def merge_report(rep: dict[str, Any], totals: dict[str, Any]) -> list[array[int]]:
+    """One worker's report: its latencies per event (returned, one array each, in event
+    order); its checks added into ``totals`` (counts summed, lists joined)."""
+    per_event = []
+    for blob in rep.pop("lat"):
+        a = array("q")
+        a.frombytes(blob)
+        per_event.append(a)
+    for key, value in rep.items():
+        if isinstance(value, list):
+            totals.setdefault(key, []).extend(value)
+        else:
+            totals[key] = totals.get(key, 0) + value
+    return per_event
+
+
+def stop_worker(p: Any, conn: Any) -> None:
+    """Ask a load-generator worker to close its clients and end; kill it if it will not."""
+    with contextlib.suppress(Exception):
+        conn.send(("stop", None))
+        if conn.poll(20):
+            conn.recv()
+    p.join(5)
+    if p.is_alive():
+        p.kill()
+        p.join()
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every server process at once, then wait for each (killed after 15 s)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def print_result(r: Result) -> None:

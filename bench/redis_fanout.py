@@ -57,7 +57,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -80,8 +79,11 @@ from bench.fanout import (  # noqa: E402
     cpu_split,
     free_port,
     git_describe,
+    merge_report,
     pct,
     raise_nofile,
+    stop_processes,
+    stop_worker,
     uvicorn_options,
 )
 
@@ -441,16 +443,9 @@ def collect(
         rep = conn.recv()
         res.digests.setdefault(w, Counter()).update(rep.pop("digests"))
         web_events = by_web.setdefault(w, [[] for _ in range(res.m)])
-        for k, blob in enumerate(rep.pop("lat")):
-            a = array("q")
-            a.frombytes(blob)
-            per_event[k].extend(a)
-            web_events[k].extend(a)
-        for key, value in rep.items():
-            if isinstance(value, list):
-                res.checks.setdefault(key, []).extend(value)
-            else:
-                res.checks[key] = res.checks.get(key, 0) + value
+        for k, lats in enumerate(merge_report(rep, res.checks)):
+            per_event[k].extend(lats)
+            web_events[k].extend(lats)
     for lats in per_event:
         res.lat_ms.extend(x / 1e6 for x in lats)
         if lats:
@@ -461,26 +456,7 @@ def collect(
 
 def stop_workers(workers: list[tuple[Any, Connection, Any, Any, int]]) -> None:
     for p, conn, _, _, _ in workers:
-        with contextlib.suppress(Exception):
-            conn.send(("stop", None))
-            if conn.poll(20):
-                conn.recv()
-        p.join(5)
-        if p.is_alive():
-            p.kill()
-            p.join()
-
-
-def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_worker(p, conn)
 
 
 # -- printing ----------------------------------------------------------------------------------
