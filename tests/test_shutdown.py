@@ -114,3 +114,38 @@ async def test_sigterm_closes_clients_1001_and_exits_cleanly(tmp_path: Path) -> 
     assert [orjson.loads(body) for _, _, body in rows] == logged
     assert [seq for seq, _, _ in rows] == list(range(1, len(rows) + 1))
     assert [e["seq"] for e in fired] == [seq for seq, _, _ in rows][-5:]
+
+
+class _RecordingHub:
+    """Stands in for the hub only to see *when* the signal handler closes the clients."""
+
+    def __init__(self) -> None:
+        self.closing = False
+        self.calls = 0
+
+    def close_all(self) -> None:
+        self.calls += 1
+        self.closing = True
+
+
+async def test_the_signal_handler_leaves_closing_the_clients_to_the_event_loop() -> None:
+    """SIGTERM's handler runs between any two bytecodes of whatever it interrupts, the hub's
+    own channel included (a server died of a KeyError that way in CI): it must not touch the
+    hub itself, only queue the close for the loop's next turn, once however many signals."""
+    from types import SimpleNamespace
+
+    import uvicorn
+
+    from server.web.serving import FeedServer
+
+    hub = _RecordingHub()
+    app = SimpleNamespace(state=SimpleNamespace(hub=hub))
+    server = FeedServer(uvicorn.Config(app))
+    server.config.loaded_app = app
+    server.handle_exit(signal.SIGTERM, None)
+    server.handle_exit(signal.SIGTERM, None)
+    assert hub.calls == 0  # nothing done inside the handler
+    assert server.should_exit and server.exit_signal == signal.SIGTERM
+    await anyio.sleep(0)
+    await anyio.sleep(0)
+    assert hub.calls == 1

@@ -14,6 +14,7 @@ clients are capped and each address's connect rate is limited, all from Settings
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import resource
 from types import FrameType
@@ -117,11 +118,23 @@ class FeedServer(uvicorn.Server):
             self.exit_signal = sig
         hub = _find_hub(self.config.loaded_app)
         if hub is not None and not hub.closing:
-            hub.close_all()
+            # A signal handler runs between any two bytecodes of the interrupted code, which
+            # may be the hub's own channel halfway through moving a subscriber (seen: a
+            # KeyError that killed a server on SIGTERM). So the close is queued to the event
+            # loop, which runs it on its next turn, still before uvicorn notices should_exit.
+            try:
+                asyncio.get_running_loop().call_soon_threadsafe(_close_all, hub)
+            except RuntimeError:  # no loop runs here: nothing can be halfway through
+                _close_all(hub)
         super().handle_exit(sig, frame)
         # uvicorn re-raises a captured signal once it has shut down, so the process would die
         # of SIGTERM (status -15 / 143) after a clean shutdown; `serve` exits 0 instead.
         self._captured_signals.clear()
+
+
+def _close_all(hub: Any) -> None:
+    if not hub.closing:
+        hub.close_all()
 
 
 def _find_hub(app: Any) -> Any:
