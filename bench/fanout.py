@@ -59,7 +59,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import functools
+import hashlib
 import math
 import multiprocessing as mp
 import os
@@ -78,6 +81,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -188,9 +192,22 @@ class ClientLog:
     other: int = 0  # events that were not bench graphics (polls, feed status...)
     close: str = ""  # how the connection ended early, if it did
     hello: bool = False
+    last: int = 0  # the seq of the last event (the hello's at first)
+
+
+# heartbeats and pongs are the server's own, per connection: not part of the hashed frames
+NOT_FRAMES = (b'{"type":"heartbeat"', b'{"type":"pong"')
 
 
 class Worker:
+    """N clients in one process, on the ``websockets`` client (``client``) or on a WebSocket
+    reader of a few lines (``RawWorker``); both feed every frame to ``on_hello``/``on_frame``,
+    so what is checked and timed is the same whichever reads the socket.
+
+    ``hash_frames``: each client's raw frames after its hello (heartbeats and pongs aside) go
+    through a blake2b, so clients of different server processes can be compared byte for byte.
+    """
+
     def __init__(
         self,
         url: str,
@@ -199,6 +216,7 @@ class Worker:
         concurrency: int,
         hellos: Any,
         done: Any,
+        hash_frames: bool = False,
     ) -> None:
         self.url = url
         self.n = n
@@ -209,11 +227,56 @@ class Worker:
         self.lat = [array("q") for _ in range(m)]
         self.counts = [0] * m
         self.logs = [ClientLog() for _ in range(n)]
+        self.digests = [hashlib.blake2b(digest_size=16) for _ in range(n)] if hash_frames else []
         self.got_hello = 0
         self.failures: list[str] = []
         self.heartbeats = 0
         self.hello_bytes = 0
-        self.sockets: list[Any] = []
+        self.transports: list[Any] = []  # aborted at "stop"
+
+    def on_hello(self, i: int, raw: bytes) -> bool:
+        """The first frame of client i; False (counted as a failure) unless it is a hello."""
+        self.hello_bytes = len(raw)
+        hello = orjson.loads(raw)
+        if hello.get("type") != "hello":
+            self.fail(f"first message not hello: {hello}")
+            return False
+        log = self.logs[i]
+        log.hello = True
+        log.last = int(hello["seq"])
+        self.got_hello += 1
+        self.hellos[0] += 1
+        return True
+
+    def on_frame(self, i: int, raw: bytes, now: int) -> None:
+        """Every later frame of client i, received at ``now`` (time.time_ns())."""
+        if self.digests and not raw.startswith(NOT_FRAMES):
+            digest = self.digests[i]
+            digest.update(len(raw).to_bytes(4, "big"))
+            digest.update(raw)
+        msg = orjson.loads(raw)
+        type_ = msg.get("type")
+        if type_ in ("heartbeat", "pong"):
+            self.heartbeats += 1
+            return
+        log = self.logs[i]
+        seq = msg.get("seq")
+        if seq is None:
+            log.other += 1
+            return
+        if seq <= log.last:
+            log.disorder += 1
+        log.last = seq
+        payload = (msg.get("data") or {}).get("payload") if type_ == "graphic" else None
+        k = payload.get("k") if isinstance(payload, dict) else None
+        if k is None or not 0 <= k < self.m:
+            log.other += 1
+            return
+        log.seqs.append(seq)
+        self.lat[k].append(now - payload["t"])
+        self.counts[k] += 1
+        if self.counts[k] >= self.got_hello:
+            self.done[k] = 1
 
     async def client(self, i: int) -> None:
         from websockets.asyncio.client import connect
@@ -240,47 +303,17 @@ class Worker:
                         return
                     await asyncio.sleep(0.2 * 2**attempt)
             assert ws is not None
-            self.sockets.append(ws)
+            self.transports.append(ws.transport)
             try:
-                raw_hello = await ws.recv(decode=False)
-                self.hello_bytes = len(raw_hello)
-                hello = orjson.loads(raw_hello)
+                if not self.on_hello(i, await ws.recv(decode=False)):
+                    return
             except ConnectionClosed as exc:
                 self.fail(f"closed before hello: {exc}")
                 return
-            if hello.get("type") != "hello":
-                self.fail(f"first message not hello: {hello}")
-                return
-        log.hello = True
-        self.got_hello += 1
-        self.hellos[0] += 1
-        last = int(hello["seq"])
         try:
             while True:
                 raw = await ws.recv(decode=False)
-                now = time.time_ns()
-                msg = orjson.loads(raw)
-                type_ = msg.get("type")
-                if type_ in ("heartbeat", "pong"):
-                    self.heartbeats += 1
-                    continue
-                seq = msg.get("seq")
-                if seq is None:
-                    log.other += 1
-                    continue
-                if seq <= last:
-                    log.disorder += 1
-                last = seq
-                payload = (msg.get("data") or {}).get("payload") if type_ == "graphic" else None
-                k = payload.get("k") if isinstance(payload, dict) else None
-                if k is None or not 0 <= k < self.m:
-                    log.other += 1
-                    continue
-                log.seqs.append(seq)
-                self.lat[k].append(now - payload["t"])
-                self.counts[k] += 1
-                if self.counts[k] >= self.got_hello:
-                    self.done[k] = 1
+                self.on_frame(i, raw, time.time_ns())
         except ConnectionClosed as exc:
             log.close = f"{exc.rcvd.code if exc.rcvd else 'no close frame'}"
         except Exception as exc:
@@ -318,6 +351,9 @@ class Worker:
             "heartbeats": self.heartbeats,
             "hello_bytes": [self.hello_bytes],
             "lat": [a.tobytes() for a in self.lat],
+            "digests": [self.digests[i].hexdigest() for i, log in enumerate(self.logs) if log.hello]
+            if self.digests
+            else [],
         }
 
     async def run(self, conn: Connection) -> None:
@@ -327,9 +363,9 @@ class Worker:
             if cmd == "report":
                 conn.send(self.report(arg))
             elif cmd == "stop":
-                for ws in self.sockets:  # RST, no close handshake: teardown is not measured
+                for transport in self.transports:  # RST, no close handshake: not measured
                     with contextlib.suppress(Exception):
-                        ws.transport.abort()
+                        transport.abort()
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -337,18 +373,151 @@ class Worker:
                 return
 
 
+class RawClient(asyncio.Protocol):
+    """One client connection read with no WebSocket library: the upgrade request, then the
+    server's frames parsed straight off the bytes (unmasked, never fragmented by shotfeed).
+
+    Why: the ``websockets`` client spends ~40 us of the load generator's CPU per message, five
+    to six times what the server spends delivering it; on a 2-core machine that CPU is taken
+    from the servers being measured. This one spends a few us (its ``orjson.loads`` and the
+    checks of ``Worker.on_frame``), so the servers get the cores and the figures are theirs.
+    """
+
+    def __init__(self, worker: Worker, i: int, request: bytes, ready: asyncio.Future[bool]):
+        self.worker = worker
+        self.i = i
+        self.request = request
+        self.ready = ready
+        self.buf = bytearray()
+        self.upgraded = False
+        self.hello = False
+        self.transport: Any = None  # uvloop's TCPTransport (not an asyncio.Transport subclass)
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time_ns()
+        buf = self.buf
+        buf += data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(buf[: buf.find(b"\r\n")])
+            if not status.startswith(b"HTTP/1.1 101"):
+                self.give_up(f"upgrade refused: {status.decode(errors='replace')}")
+                return
+            del buf[: end + 4]
+            self.upgraded = True
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            length, head = b1 & 0x7F, 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if size - pos - head < length:
+                break
+            payload = bytes(buf[pos + head : pos + head + length])
+            pos += head + length
+            opcode = b0 & 0x0F
+            if b1 & 0x80 or not b0 & 0x80 or opcode not in (1, 2, 8, 9, 10):
+                self.give_up(f"frame this reader does not take: {b0:#04x} {b1:#04x}")
+                return
+            if opcode == 8:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else "no code"
+                self.worker.logs[self.i].close = str(code)
+                self.give_up(f"closed before hello: {code}")
+                return
+            if opcode != 1 and opcode != 2:
+                continue  # ping/pong: the server sends none (ws_ping_interval=None)
+            if self.hello:
+                self.worker.on_frame(self.i, payload, now)
+            else:
+                self.hello = True
+                self.ready.set_result(self.worker.on_hello(self.i, payload))
+        del buf[:pos]
+
+    def give_up(self, why: str) -> None:
+        if not self.ready.done():
+            self.worker.fail(why)
+            self.ready.set_result(False)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        log = self.worker.logs[self.i]
+        if not log.close:
+            log.close = f"lost: {exc}" if exc else "no close frame"
+        if not self.ready.done():
+            self.worker.fail(f"closed before hello: {log.close}")
+            self.ready.set_result(False)
+
+
+class RawWorker(Worker):
+    """``Worker`` whose clients are ``RawClient``s on uvloop (``--client raw``)."""
+
+    async def client(self, i: int) -> None:
+        url = urlsplit(self.url)
+        host, port = url.hostname or "127.0.0.1", url.port or 80
+        path = url.path + (f"?{url.query}" if url.query else "")
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        loop = asyncio.get_running_loop()
+        async with self.sem:
+            for attempt in range(6):
+                ready: asyncio.Future[bool] = loop.create_future()
+                try:
+                    factory = functools.partial(RawClient, self, i, request, ready)
+                    transport, _ = await loop.create_connection(factory, host, port)
+                    break
+                except OSError as exc:  # refused / reset under a full accept queue: retry
+                    if attempt == 5:
+                        self.fail(f"{type(exc).__name__}: {exc}")
+                        return
+                    await asyncio.sleep(0.2 * 2**attempt)
+            self.transports.append(transport)
+            try:
+                await asyncio.wait_for(asyncio.shield(ready), 120)
+            except TimeoutError:
+                self.fail("no hello in 120 s")
+                transport.abort()
+
+
+WORKERS = {"websockets": Worker, "raw": RawWorker}
+
+
 def worker_main(
+    kind: str,
     url: str,
     n: int,
     m: int,
     concurrency: int,
     hellos: Any,
     done: Any,
+    hash_frames: bool,
     conn: Connection,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops us
     raise_nofile()
-    asyncio.run(Worker(url, n, m, concurrency, hellos, done).run(conn))
+    worker = WORKERS[kind](url, n, m, concurrency, hellos, done, hash_frames)
+    if kind == "raw":
+        import uvloop
+
+        uvloop.run(worker.run(conn))
+    else:
+        asyncio.run(worker.run(conn))
 
 
 # -- the bench process -------------------------------------------------------------------------
@@ -549,7 +718,7 @@ class Bench:
                 parent, child = self.ctx.Pipe()
                 p = self.ctx.Process(
                     target=worker_main,
-                    args=(url, share, m, args.concurrency, hellos, done, child),
+                    args=(args.client, url, share, m, args.concurrency, hellos, done, False, child),
                     daemon=True,
                 )
                 p.start()
@@ -806,6 +975,12 @@ def main() -> int:
     )
     parser.add_argument("--hold-events", type=int, default=3, help="events to fire in --hold")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--client",
+        choices=sorted(WORKERS),
+        default="websockets",
+        help="the load generator's clients: the websockets library, or raw (a lean reader)",
+    )
     parser.add_argument("--interval", type=float, default=0.075, help="min s between events")
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes at once/worker")
     parser.add_argument("--calibrate", type=int, default=40, help="events fired with no client")

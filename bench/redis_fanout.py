@@ -46,9 +46,7 @@ Redis hop).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import hashlib
 import os
 import secrets
 import signal
@@ -73,8 +71,8 @@ if str(ROOT) not in sys.path:
 from bench.fanout import (  # noqa: E402
     GAME,
     SEED,
+    WORKERS,
     Bench,
-    Worker,
     cpu_seconds,
     cpu_split,
     free_port,
@@ -85,62 +83,25 @@ from bench.fanout import (  # noqa: E402
     stop_processes,
     stop_worker,
     uvicorn_options,
+    worker_main,
 )
 
 GOAL_ADDED_MS = 5.0  # Redis adds at most this to time-to-last-client at p99
 GOAL_CPU_RATIO = 1.10  # a web process's CPU per delivered message within 10 % of embedded's
-NOT_FRAMES = (b'{"type":"heartbeat"', b'{"type":"pong"')
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-# -- load generator: fanout's Worker, hashing each client's raw frames -------------------------
-
-
-class _Tap(list[Any]):
-    """Worker.sockets, whose ``append`` (each connection, before its hello) wraps ``recv`` so
-    every raw frame after the hello is hashed (heartbeats and pongs aside)."""
-
-    def __init__(self, digests: list[Any]) -> None:
-        super().__init__()
-        self.digests = digests
-
-    def append(self, ws: Any) -> None:
-        digest = hashlib.blake2b(digest_size=16)
-        self.digests.append(digest)
-        recv = ws.recv
-        seen_hello = False
-
-        async def tapped(*args: Any, **kwargs: Any) -> Any:
-            nonlocal seen_hello
-            raw = await recv(*args, **kwargs)
-            if not seen_hello:
-                seen_hello = True
-            elif not raw.startswith(NOT_FRAMES):
-                digest.update(len(raw).to_bytes(4, "big"))
-                digest.update(raw)
-            return raw
-
-        ws.recv = tapped
-        super().append(ws)
-
-
-class TapWorker(Worker):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.digests: list[Any] = []
-        self.sockets = _Tap(self.digests)
-
-    def report(self, expected: list[int]) -> dict[str, Any]:
-        rep = super().report(expected)
-        rep["digests"] = [d.hexdigest() for d in self.digests]
-        return rep
-
-
-def tap_worker_main(*args: Any) -> None:
-    conn: Connection = args[-1]
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops us
-    raise_nofile()
-    asyncio.run(TapWorker(*args[:-1]).run(conn))
+def pin(pids: list[int], on: bool, side: int) -> None:
+    """``--pin``: the servers' processes (every thread) on the first CPU, the load generator and
+    the poll process on the others, so the two sides never share a core."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not on or len(cpus) < 2:
+        return
+    where = {cpus[0]} if side == 0 else set(cpus[1:])
+    for pid in pids:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(int(task), where)
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -324,6 +285,9 @@ class ScaleBench:
             proc, base = self.bench.start_server(tag)
             procs, bases = [proc], [base]
         pids = [p.pid for p in procs]
+        pin(pids, self.args.pin, 0)
+        if poll is not None:
+            pin([poll.pid], self.args.pin, 1)
         headers = {"authorization": f"Bearer {self.bench.token}"}
         https = [httpx.Client(base_url=bases[i], headers=headers, timeout=30) for i in fire_to]
         workers_: list[tuple[Any, Connection, Any, Any, int]] = []
@@ -371,11 +335,12 @@ class ScaleBench:
                     parent, child = ctx.Pipe()
                     conc = args.concurrency
                     p = ctx.Process(
-                        target=tap_worker_main,
-                        args=(url, share, m, conc, hellos, done, child),
+                        target=worker_main,
+                        args=(args.client, url, share, m, conc, hellos, done, True, child),
                         daemon=True,
                     )
                     p.start()
+                    pin([p.pid], args.pin, 1)
                     workers_.append((p, parent, hellos, done, w))
             deadline = time.monotonic() + args.connect_timeout
             while sum(h[0] + h[1] for _, _, h, _, _ in workers_) < n:
@@ -646,6 +611,17 @@ def main() -> int:
     parser.add_argument("--iso-events", type=int, default=200, help="isolated runs' events")
     parser.add_argument("--no-iso", action="store_true", help="skip the isolated runs")
     parser.add_argument("--workers", type=int, help="load-generator processes (default W)")
+    parser.add_argument(
+        "--client",
+        choices=sorted(WORKERS),
+        default="raw",
+        help="the load generator's clients: raw (a lean reader, default) or the websockets library",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers on the first CPU, load generator and poll process on the others",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--interval", type=float, default=0.075, help="min s between events")
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes at once/worker")
