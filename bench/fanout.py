@@ -10,7 +10,8 @@ printed in the header line with the git commit of the server code), against
 a fake ShotTracker (``tests/upstream_app.py``: ``ScriptedUpstream`` answering the seed payload
 of ``tests/data/seed_shots.json`` every time) served from a thread of this process. The load
 generator is ``--workers`` separate processes, each holding N/workers loopback connections
-(asyncio + the ``websockets`` client, ``compression=None``, no client pings), so the clients'
+(asyncio + the ``websockets`` client, ``compression=None``, no client pings; ``--client raw``: a
+WebSocket reader of a few lines on uvloop, a fifth of the CPU per message), so the clients'
 CPU is not the server's.
 
 Phases, each measured on the server process from ``/proc/<pid>/stat`` (utime + stime, every

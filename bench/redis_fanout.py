@@ -22,15 +22,18 @@ their ratios are comparable on a noisy machine:
   ``XREAD BLOCK`` and fan the same bytes out to theirs.
 
 Everything else is ``bench/fanout.py``'s, imported from it: the upstream (``ScriptedUpstream``
-answering the seed payload), the server launch and its readiness wait, the load generator (its
-``Worker``: ``--workers`` processes, here spread evenly over the web processes, the same count
-in both modes), the POST that carries ``time.time_ns()`` from just before it, the pacing (the
-next event no sooner than ``--interval`` after the last and only once every client has it),
-the ``/proc/<pid>/stat`` CPU accounting and the checks (every client got every event, in seq
-order, nothing twice). Per mode it reports: server CPU per delivered message (the firing
-phase's CPU of the web processes / deliveries; per web process too; "net" first takes off
-each process's idle rate and its per-event cost measured with no client), delivery latency and
-time to last client p50/p99, and the CPU of the poll process and of redis-server meanwhile.
+answering the seed payload), the server launch and its readiness wait, the load generator
+(``--workers`` processes, here spread evenly over the web processes, the same count in both
+modes; ``--client raw`` by default, fanout.py's ``RawWorker``, a WebSocket reader of a few
+lines on uvloop that spends ~9 us per message where the ``websockets`` client spends ~42: on two
+cores the load generator's CPU is taken from the servers being measured), the POST that
+carries ``time.time_ns()`` from just before it, the pacing (the next event no sooner than
+``--interval`` after the last and only once every client has it), the ``/proc/<pid>/stat`` CPU
+accounting and the checks (every client got every event, in seq order, nothing twice). Per
+mode it reports: server CPU per delivered message (the firing phase's CPU of the web processes
+/ deliveries; per web process too; "net" first takes off each process's idle rate and its
+per-event cost measured with no client), delivery latency and time to last client p50/p99,
+and the CPU of the poll process and of redis-server meanwhile.
 In both modes the load generator also hashes each client's raw frames after its hello: in
 Redis mode clients on different web processes must have byte-identical frames (one hash).
 
@@ -41,6 +44,12 @@ process, embedded, Redis with the POST to the clients' own web process ("local":
 round trip to Redis), and Redis with the POST to a second web process that has no client
 ("cross": commit, XADD, the XREAD wake-up in the clients' process, apply, fan out -- the whole
 Redis hop).
+
+``--pin`` puts the server processes on the first CPU and the load generator and the poll
+process on the others (a control: the two sides never share a core). ``--sweep 625,1250,...``
+instead runs, at each client count, the embedded process and a *follower* (a web process with
+every client while the POSTs go to a second web process, so all its events come through Redis)
+and fits CPU per event = fixed + per client x n for both: where the CPU of scale-out goes.
 """
 
 from __future__ import annotations
@@ -438,6 +447,9 @@ def print_run(r: Run) -> None:
     )
     if r.idle_rate:
         for i in range(procs):
+            if not r.clients[i]:
+                print(f"  process {i}: no client, firing CPU {r.fire_cpu[i]:.2f} s")
+                continue
             print(
                 f"  process {i}: {r.clients[i]:,} clients, idle {r.idle_rate[i] * 1e3:.1f} ms/s, "
                 f"{r.fixed_ms[i]:.2f} ms CPU per event with no client, firing CPU "
@@ -587,6 +599,47 @@ def print_summary(runs: list[Run], args: argparse.Namespace, where: str) -> None
     print(f"  checks (all runs, every event once and in order, identical frames): {verdict(ok)}")
 
 
+def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least squares ms = fixed + per_client * n over (n, ms) points."""
+    xs, ys = [float(n) for n, _ in points], [ms for _, ms in points]
+    slope, intercept = statistics.linear_regression(xs, ys)
+    return intercept, slope
+
+
+def print_sweep(runs: list[Run], args: argparse.Namespace, where: str) -> None:
+    """Where the CPU of scale-out goes: per event, a fixed part and a part per client, for the
+    embedded process and for a web process that only follows the change feed."""
+    print(f"\n== sweep: CPU per event by clients on the process (median of {args.repeat}) ==")
+    print("   embedded: the serve process, POSTs to it; follower: a web process with every client")
+    print("   while the POSTs go to a second web process, so its events all come through Redis")
+    sizes = sorted({r.n for r in runs})
+    rows: list[tuple[str, ...]] = []
+    points: dict[str, list[tuple[int, float]]] = {"embedded": [], "follower": []}
+    for n in sizes:
+        row = [f"{n:,}"]
+        for label, proc in (("embedded", 0), ("follower", 1)):
+            ms = [r.per_msg_us(proc) * n / 1e3 for r in runs if r.label == label and r.n == n]
+            points[label] += [(n, v) for v in ms]
+            row.append(f"{med(ms):.2f} ms ({med(ms) / n * 1e3:.2f} us/msg) {col(ms)}")
+        rows.append(tuple(row))
+    print_table(("clients", "embedded CPU/event", "follower CPU/event"), rows)
+    (fe, ce), (ff, cf) = fit(points["embedded"]), fit(points["follower"])
+    print(
+        f"  fit, CPU per event = fixed + per client x n: embedded {fe:.2f} ms + {ce * 1e3:.2f} us"
+        f" x n; follower {ff:.2f} ms + {cf * 1e3:.2f} us x n"
+    )
+    n, w = args.clients, args.webs
+    model = (fe + (w - 1) * ff + n * cf) / (fe + n * ce)
+    print(
+        f"  so {w} web processes holding {n:,} clients (one taking the POSTs, {w - 1} following) "
+        f"would cost x{model:.2f} the embedded process per delivered message: each follower "
+        f"adds its fixed {ff:.2f} ms per event; per client a follower costs x{cf / ce:.2f} "
+        f"of the embedded process (server at {where})"
+    )
+    ok = all(r.ok for r in runs)
+    print(f"  checks (all runs, every event once and in order): {verdict(ok)}")
+
+
 def print_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(x) for x in column) for column in zip(head, *rows, strict=True)]
     for row in (head, *rows):
@@ -610,6 +663,11 @@ def main() -> int:
     parser.add_argument("--iso-clients", type=int, default=10, help="isolated runs' clients")
     parser.add_argument("--iso-events", type=int, default=200, help="isolated runs' events")
     parser.add_argument("--no-iso", action="store_true", help="skip the isolated runs")
+    parser.add_argument(
+        "--sweep",
+        help="instead: comma list of client counts; embedded vs one follower web process at "
+        "each, and a fit of CPU per event = fixed + per client x n",
+    )
     parser.add_argument("--workers", type=int, help="load-generator processes (default W)")
     parser.add_argument(
         "--client",
@@ -685,7 +743,17 @@ def main() -> int:
         sb = ScaleBench(args, bench, keys)
         fire_all = list(range(args.webs)) if args.fire_all else [0]
         n, m, k, mi = args.clients, args.events, args.iso_clients, args.iso_events
-        for i in range(args.repeat):
+        sweep = [int(x) for x in args.sweep.split(",")] if args.sweep else []
+        for i in range(args.repeat if sweep else 0):
+            for size in sweep:
+                for label, options in (
+                    ("embedded", {"workers": workers}),
+                    ("follower", {"webs": 2, "client_webs": [1], "workers": workers}),
+                ):
+                    r = sb.run(label, f"{label}-{size}-{i}", size, m, **options)
+                    print_run(r)
+                    runs.append(r)
+        for i in range(0 if sweep else args.repeat):
             specs: list[tuple[str, int, int, dict[str, Any]]] = [
                 ("embedded", n, m, {"workers": workers}),
                 ("redis", n, m, {"webs": args.webs, "fire_to": fire_all, "workers": workers}),
@@ -705,7 +773,10 @@ def main() -> int:
                 r = sb.run(label, f"{label}-{i}", clients, events, **options)
                 print_run(r)
                 runs.append(r)
-    print_summary(runs, args, where)
+    if sweep:
+        print_sweep(runs, args, where)
+    else:
+        print_summary(runs, args, where)
     print(f"\nwhole bench: {time.monotonic() - t0:.0f} s; Redis keys {keys.base}-* deleted")
     return 0
 
