@@ -78,10 +78,11 @@ import sys
 import tempfile
 import time
 from array import array
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -93,6 +94,7 @@ GAME = "BENCH"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GOALS = {"cpu_us": 14.0, "rss_kib": 20.0, "hold": 10_000}
 NODE_DIR = ROOT / "bench" / "node"
+T = TypeVar("T")
 PEERS = {"shotfeed": ("shotfeed",), "node": ("node",), "both": ("shotfeed", "node")}
 
 
@@ -285,25 +287,19 @@ class Worker:
 
         log = self.logs[i]
         async with self.sem:
-            ws = None
-            for attempt in range(6):
-                try:
-                    ws = await connect(
-                        self.url,
-                        compression=None,
-                        ping_interval=None,
-                        open_timeout=120,
-                        close_timeout=1,
-                        max_size=2**24,
-                        proxy=None,
-                    )
-                    break
-                except Exception as exc:  # refused / reset under a full accept queue: retry
-                    if attempt == 5:
-                        self.fail(f"{type(exc).__name__}: {exc}")
-                        return
-                    await asyncio.sleep(0.2 * 2**attempt)
-            assert ws is not None
+            ws = await self.retrying(
+                lambda: connect(
+                    self.url,
+                    compression=None,
+                    ping_interval=None,
+                    open_timeout=120,
+                    close_timeout=1,
+                    max_size=2**24,
+                    proxy=None,
+                )
+            )
+            if ws is None:
+                return
             self.transports.append(ws.transport)
             try:
                 if not self.on_hello(i, await ws.recv(decode=False)):
@@ -319,6 +315,19 @@ class Worker:
             log.close = f"{exc.rcvd.code if exc.rcvd else 'no close frame'}"
         except Exception as exc:
             log.close = f"{type(exc).__name__}: {exc}"[:200]
+
+    async def retrying(self, open_: Callable[[], Awaitable[T]]) -> T | None:
+        """``open_()``, tried again with backoff when refused or reset (a full accept queue
+        while thousands connect); None, counted as a failure, after the sixth try."""
+        for attempt in range(6):
+            try:
+                return await open_()
+            except Exception as exc:
+                if attempt == 5:
+                    self.fail(f"{type(exc).__name__}: {exc}")
+                    return None
+                await asyncio.sleep(0.2 * 2**attempt)
+        return None
 
     def fail(self, why: str) -> None:
         self.failures.append(why[:200])
@@ -476,18 +485,18 @@ class RawWorker(Worker):
             "Sec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
         loop = asyncio.get_running_loop()
+
+        async def open_() -> tuple[Any, asyncio.Future[bool]]:
+            ready: asyncio.Future[bool] = loop.create_future()
+            factory = functools.partial(RawClient, self, i, request, ready)
+            transport, _ = await loop.create_connection(factory, host, port)
+            return transport, ready
+
         async with self.sem:
-            for attempt in range(6):
-                ready: asyncio.Future[bool] = loop.create_future()
-                try:
-                    factory = functools.partial(RawClient, self, i, request, ready)
-                    transport, _ = await loop.create_connection(factory, host, port)
-                    break
-                except OSError as exc:  # refused / reset under a full accept queue: retry
-                    if attempt == 5:
-                        self.fail(f"{type(exc).__name__}: {exc}")
-                        return
-                    await asyncio.sleep(0.2 * 2**attempt)
+            opened = await self.retrying(open_)
+            if opened is None:
+                return
+            transport, ready = opened
             self.transports.append(transport)
             try:
                 await asyncio.wait_for(asyncio.shield(ready), 120)
