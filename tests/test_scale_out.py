@@ -142,6 +142,13 @@ class Cluster:
             return None
         return int(token.decode().split(":")[1])
 
+    def leader(self, client: redis.Redis) -> tuple[int, str]:
+        """The poll process of this cluster that holds the game's lock now: pid and name."""
+        pid = self.pid_of_leader(client)
+        name = self.name_of(pid)
+        assert pid is not None and name is not None, pid
+        return pid, name
+
     async def another_leader(self, client: redis.Redis, old: int | None) -> int:
         """Until a poll process other than ``old`` holds the game's lock; its pid."""
         with anyio.fail_after(TTL_S * 4):
@@ -358,7 +365,7 @@ async def test_two_web_two_poll_processes_one_log_byte_for_byte(tmp_path: Path) 
                 assert state["override"]["fields"]["home"] == 99
             # exactly one poll process led, and it is the one Redis names
             with redis.Redis.from_url(c.redis_url) as r_:
-                leader = c.name_of(c.pid_of_leader(r_))
+                _, leader = c.leader(r_)
             assert leader in ("poll0", "poll1")
             other = "poll1" if leader == "poll0" else "poll0"
             # and every web process names it on /healthz (read about once a second)
@@ -377,9 +384,7 @@ async def test_kill_9_of_the_leading_poller_the_other_takes_over(tmp_path: Path)
             rc = redis.Redis.from_url(c.redis_url)
             try:
                 await shots_seen(client, 5)
-                leader_pid = c.pid_of_leader(rc)
-                leader = c.name_of(leader_pid)
-                assert leader is not None
+                leader_pid, leader = c.leader(rc)
                 c.kill9(leader)
                 killed_at = time.monotonic()
                 before = client.last_seq
@@ -422,15 +427,13 @@ async def test_a_paused_leader_wakes_up_refused_and_stops_polling(tmp_path: Path
             rc = redis.Redis.from_url(c.redis_url)
             try:
                 await shots_seen(client, 3)
-                paused_pid = c.pid_of_leader(rc)
-                paused = c.name_of(paused_pid)
-                assert paused is not None
-                os.kill(paused_pid, signal.SIGSTOP)  # type: ignore[arg-type]
+                paused_pid, paused = c.leader(rc)
+                os.kill(paused_pid, signal.SIGSTOP)
                 try:
                     new_pid = await c.another_leader(rc, paused_pid)
                     await anyio.sleep(0.5)
                 finally:
-                    os.kill(paused_pid, signal.SIGCONT)  # type: ignore[arg-type]
+                    os.kill(paused_pid, signal.SIGCONT)
                 woke = time.monotonic()
                 # the woken one gives up within a TTL, and the lock stays with the new leader
                 with anyio.fail_after(TTL_S * 3):
