@@ -970,6 +970,26 @@ def print_summary(results: list[Result]) -> None:
         )
 
 
+def add_run_options(parser: argparse.ArgumentParser, *, client: str) -> None:
+    """The options ``Bench`` and the load generator read, for this bench and redis_fanout.py
+    (``client``: the default load-generator client)."""
+    parser.add_argument(
+        "--client",
+        choices=sorted(WORKERS),
+        default=client,
+        help=f"the load generator's clients: {' or '.join(sorted(WORKERS))} (default {client})",
+    )
+    parser.add_argument("--interval", type=float, default=0.075, help="min s between events")
+    parser.add_argument("--concurrency", type=int, default=50, help="handshakes at once/worker")
+    parser.add_argument("--calibrate", type=int, default=40, help="events fired with no client")
+    parser.add_argument("--idle", type=float, default=3.0, help="s to measure background CPU")
+    parser.add_argument("--settle", type=float, default=1.0, help="s after connect (and RSS)")
+    parser.add_argument("--heartbeat", type=float, default=600.0, help="server heartbeat s")
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="server poll s")
+    parser.add_argument("--connect-timeout", type=float, default=300.0)
+    parser.add_argument("--event-timeout", type=float, default=30.0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="100,1000,5000", help="comma list of N")
@@ -985,19 +1005,7 @@ def main() -> int:
     )
     parser.add_argument("--hold-events", type=int, default=3, help="events to fire in --hold")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
-    parser.add_argument(
-        "--client",
-        choices=sorted(WORKERS),
-        default="websockets",
-        help="the load generator's clients: the websockets library, or raw (a lean reader)",
-    )
-    parser.add_argument("--interval", type=float, default=0.075, help="min s between events")
-    parser.add_argument("--concurrency", type=int, default=50, help="handshakes at once/worker")
-    parser.add_argument("--calibrate", type=int, default=40, help="events fired with no client")
-    parser.add_argument("--idle", type=float, default=3.0, help="s to measure background CPU")
-    parser.add_argument("--settle", type=float, default=1.0, help="s after connect before RSS")
-    parser.add_argument("--heartbeat", type=float, default=600.0, help="server heartbeat s")
-    parser.add_argument("--poll-interval", type=float, default=1.0, help="server poll s")
+    add_run_options(parser, client="websockets")
     parser.add_argument(
         "--profile", help="directory: py-spy the server while connecting and firing"
     )
@@ -1015,8 +1023,6 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, help="runs per peer per N (alternated); 3, or 1 with --hold"
     )
-    parser.add_argument("--connect-timeout", type=float, default=300.0)
-    parser.add_argument("--event-timeout", type=float, default=30.0)
     args = parser.parse_args()
 
     nofile = raise_nofile()

@@ -80,8 +80,8 @@ if str(ROOT) not in sys.path:
 from bench.fanout import (  # noqa: E402
     GAME,
     SEED,
-    WORKERS,
     Bench,
+    add_run_options,
     cpu_seconds,
     cpu_split,
     free_port,
@@ -670,27 +670,13 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, help="load-generator processes (default W)")
     parser.add_argument(
-        "--client",
-        choices=sorted(WORKERS),
-        default="raw",
-        help="the load generator's clients: raw (a lean reader, default) or the websockets library",
-    )
-    parser.add_argument(
         "--pin",
         action="store_true",
         help="servers on the first CPU, load generator and poll process on the others",
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--interval", type=float, default=0.075, help="min s between events")
-    parser.add_argument("--concurrency", type=int, default=50, help="handshakes at once/worker")
-    parser.add_argument("--calibrate", type=int, default=40, help="events fired with no client")
-    parser.add_argument("--idle", type=float, default=3.0, help="s to measure background CPU")
-    parser.add_argument("--settle", type=float, default=1.0, help="s after connect")
-    parser.add_argument("--heartbeat", type=float, default=600.0, help="server heartbeat s")
-    parser.add_argument("--poll-interval", type=float, default=1.0, help="server poll s")
+    add_run_options(parser, client="raw")
     parser.add_argument("--logs", help="keep the servers' logs in this directory")
-    parser.add_argument("--connect-timeout", type=float, default=300.0)
-    parser.add_argument("--event-timeout", type=float, default=30.0)
     parser.set_defaults(prelude=None, profile=None, profile_args="")  # fanout's Bench reads them
     args = parser.parse_args()
     if args.quick:
