@@ -730,21 +730,20 @@ def main() -> int:
         fire_all = list(range(args.webs)) if args.fire_all else [0]
         n, m, k, mi = args.clients, args.events, args.iso_clients, args.iso_events
         sweep = [int(x) for x in args.sweep.split(",")] if args.sweep else []
-        for i in range(args.repeat if sweep else 0):
-            for size in sweep:
-                for label, options in (
+        for i in range(args.repeat):
+            specs: list[tuple[str, int, int, dict[str, Any]]]
+            if sweep:
+                pair = (
                     ("embedded", {"workers": workers}),
                     ("follower", {"webs": 2, "client_webs": [1], "workers": workers}),
-                ):
-                    r = sb.run(label, f"{label}-{size}-{i}", size, m, **options)
-                    print_run(r)
-                    runs.append(r)
-        for i in range(0 if sweep else args.repeat):
-            specs: list[tuple[str, int, int, dict[str, Any]]] = [
-                ("embedded", n, m, {"workers": workers}),
-                ("redis", n, m, {"webs": args.webs, "fire_to": fire_all, "workers": workers}),
-            ]
-            if not args.no_iso:
+                )
+                specs = [(label, size, m, options) for size in sweep for label, options in pair]
+            else:
+                specs = [
+                    ("embedded", n, m, {"workers": workers}),
+                    ("redis", n, m, {"webs": args.webs, "fire_to": fire_all, "workers": workers}),
+                ]
+            if not sweep and not args.no_iso:
                 specs += [
                     ("iso-embedded", k, mi, {"measure_cpu": False}),
                     ("iso-redis-local", k, mi, {"measure_cpu": False}),
@@ -756,7 +755,7 @@ def main() -> int:
                     ),
                 ]
             for label, clients, events, options in specs:
-                r = sb.run(label, f"{label}-{i}", clients, events, **options)
+                r = sb.run(label, f"{label}-{clients}-{i}", clients, events, **options)
                 print_run(r)
                 runs.append(r)
     if sweep:
