@@ -607,12 +607,12 @@ def print_summary(runs: list[Run], args: argparse.Namespace, where: str) -> None
         f"costliest one x{worst:.2f}: {verdict(worst <= GOAL_CPU_RATIO)}"
     )
     if share:
-        print_share(red, share, emb_us, w)
+        print_share(red, share, emb_us, w, args.fire_all)
     ok = all(r.ok for r in runs)
     print(f"  checks (all runs, every event once and in order, identical frames): {verdict(ok)}")
 
 
-def print_share(red: list[Run], share: list[Run], emb_us: float, w: int) -> None:
+def print_share(red: list[Run], share: list[Run], emb_us: float, w: int, fire_all: bool) -> None:
     """The goal's ratio taken apart with the control, an embedded process holding one web
     process's share of the clients and taking the same POSTs: what spreading the clients over
     W processes costs any process (each event's fixed cost borne by W times fewer messages),
@@ -626,10 +626,9 @@ def print_share(red: list[Run], share: list[Run], emb_us: float, w: int) -> None
         f"one holding {share[0].n * w:,}: each event's fixed cost is borne by {w} times fewer "
         f"messages, with or without Redis"
     )
-    each = "; ".join(
-        f"web {i} x{v:.2f} ({'takes the POSTs' if i == 0 else 'follows'})"
-        for i, v in enumerate(ratios)
-    )
+    role = ["takes 1/W of the POSTs" if fire_all else "follows"] * w
+    role[0] = role[0] if fire_all else "takes the POSTs"
+    each = "; ".join(f"web {i} x{v:.2f} ({role[i]})" for i, v in enumerate(ratios))
     worst = max(ratios)
     print(
         f"  Redis's own part, a web process against that embedded process: {each}; the {w} "
