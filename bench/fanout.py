@@ -271,7 +271,10 @@ class Worker:
             log.disorder += 1
         log.last = seq
         payload = (msg.get("data") or {}).get("payload") if type_ == "graphic" else None
-        k = payload.get("k") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            log.other += 1
+            return
+        k = payload.get("k")
         if k is None or not 0 <= k < self.m:
             log.other += 1
             return
@@ -789,10 +792,10 @@ class Bench:
                 for k, lats in enumerate(merge_report(conn.recv(), totals)):
                     per_event[k].extend(lats)
             res.checks = totals
-            for lats in per_event:
-                res.lat_ms.extend(x / 1e6 for x in lats)
-                if lats:
-                    res.last_ms.append(max(lats) / 1e6)
+            for got in per_event:
+                res.lat_ms.extend(x / 1e6 for x in got)
+                if got:
+                    res.last_ms.append(max(got) / 1e6)
                     res.first_ms.append(min(lats) / 1e6)
         finally:
             for p, conn, _, _ in workers:

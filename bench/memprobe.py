@@ -22,10 +22,12 @@ import signal
 import sys
 import tracemalloc
 from collections import Counter
+from types import FrameType
+from typing import Any
 
 _FRAMES = int(os.environ.get("MEMPROBE_FRAMES", "8"))
 _OUT = os.environ.get("MEMPROBE_OUT", "/tmp/memprobe.txt")
-_state: dict = {}
+_state: dict[str, Any] = {}
 tracemalloc.start(_FRAMES)
 
 
@@ -37,9 +39,9 @@ def _rss_kib() -> int:
     return 0
 
 
-def _census() -> tuple[Counter, Counter]:
-    counts: Counter = Counter()
-    sizes: Counter = Counter()
+def _census() -> tuple[Counter[str], Counter[str]]:
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
     for o in gc.get_objects():
         t = type(o)
         name = f"{t.__module__}.{t.__qualname__}"
@@ -56,7 +58,7 @@ def _connections() -> int:
     return sum(1 for o in gc.get_objects() if type(o).__name__ == "WebSocketsSansIOProtocol")
 
 
-def _probe(signum, frame):
+def _probe(signum: int, frame: FrameType | None) -> None:
     gc.collect()
     snap = tracemalloc.take_snapshot().filter_traces(
         [tracemalloc.Filter(False, tracemalloc.__file__)]

@@ -277,7 +277,11 @@ async def run_game_blocks(
     pc = time.perf_counter
     for b, (baseline, later) in enumerate(blocks):
         fake_now = [1_663_900_000.0]
-        game = Game(f"game-{b}", store, Settings(), clock=lambda fake_now=fake_now: fake_now[0])
+
+        def clock(fake_now: list[float] = fake_now) -> float:
+            return fake_now[0]
+
+        game = Game(f"game-{b}", store, Settings(), clock=clock)
         await game.apply_poll(game.parser.parse_body(baseline))
         for body in later:
             fake_now[0] += 1.0

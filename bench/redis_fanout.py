@@ -71,6 +71,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -355,7 +356,8 @@ class ScaleBench:
                         daemon=True,
                     )
                     p.start()
-                    pin([p.pid], args.pin, 1)
+                    if p.pid is not None:
+                        pin([p.pid], args.pin, 1)
                     workers_.append((p, parent, hellos, done, w))
             deadline = time.monotonic() + args.connect_timeout
             while sum(h[0] + h[1] for _, _, h, _, _ in workers_) < n:
@@ -426,10 +428,10 @@ def collect(
         for k, lats in enumerate(merge_report(rep, res.checks)):
             per_event[k].extend(lats)
             web_events[k].extend(lats)
-    for lats in per_event:
-        res.lat_ms.extend(x / 1e6 for x in lats)
-        if lats:
-            res.last_ms.append(max(lats) / 1e6)
+    for got in per_event:
+        res.lat_ms.extend(x / 1e6 for x in got)
+        if got:
+            res.last_ms.append(max(got) / 1e6)
     for w, events in sorted(by_web.items()):
         res.last_by_web[w] = [max(lats) / 1e6 for lats in events if lats]
 
@@ -538,12 +540,13 @@ def print_summary(runs: list[Run], args: argparse.Namespace, where: str) -> None
         pool = f"{pooled(emb, attr, p):.1f} / {pooled(red, attr, p):.1f}"
         rows.append((name, col(a, "{:.1f}"), col(b, "{:.1f}"), f"{med(b) - med(a):+.1f}", pool))
     emb_us = med([r.total_us() for r in emb])
-    for name, fn in (
+    measures: tuple[tuple[str, Callable[[Run], float]], ...] = (
         ("us/msg raw, web processes", lambda r: r.total_us()),
         ("us/msg net (- idle, - per event)", lambda r: r.total_us(net=True)),
         ("us/msg user (utime part of raw)", lambda r: r.user_us()),
         ("us/msg raw, + poll + redis-server", lambda r: r.total_us(everything=True)),
-    ):
+    )
+    for name, fn in measures:
         a, b = [fn(r) for r in emb], [fn(r) for r in red]
         rows.append((name, col(a), col(b), f"x{med(b) / med(a):.2f}", ""))
     for i in range(w):
