@@ -796,7 +796,7 @@ class Bench:
                 res.lat_ms.extend(x / 1e6 for x in got)
                 if got:
                     res.last_ms.append(max(got) / 1e6)
-                    res.first_ms.append(min(lats) / 1e6)
+                    res.first_ms.append(min(got) / 1e6)
         finally:
             for p, conn, _, _ in workers:
                 stop_worker(p, conn)
