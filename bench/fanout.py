@@ -792,16 +792,21 @@ class Bench:
                 for k, lats in enumerate(merge_report(conn.recv(), totals)):
                     per_event[k].extend(lats)
             res.checks = totals
-            for got in per_event:
-                res.lat_ms.extend(x / 1e6 for x in got)
-                if got:
-                    res.last_ms.append(max(got) / 1e6)
-                    res.first_ms.append(min(got) / 1e6)
+            res.lat_ms, res.last_ms, res.first_ms = event_times(per_event)
         finally:
             for p, conn, _, _ in workers:
                 stop_worker(p, conn)
             stop_processes([proc])
         return res
+
+
+def event_times(per_event: list[list[int]]) -> tuple[list[float], list[float], list[float]]:
+    """Latencies in ns per event (each client's) as ms: every delivery's, then per event that
+    reached any client the time to its last client and to its first."""
+    lat_ms = [x / 1e6 for got in per_event for x in got]
+    last_ms = [max(got) / 1e6 for got in per_event if got]
+    first_ms = [min(got) / 1e6 for got in per_event if got]
+    return lat_ms, last_ms, first_ms
 
 
 def merge_report(rep: dict[str, Any], totals: dict[str, Any]) -> list[array[int]]:

@@ -91,6 +91,7 @@ from bench.fanout import (  # noqa: E402
     add_run_options,
     cpu_seconds,
     cpu_split,
+    event_times,
     free_port,
     git_describe,
     merge_report,
@@ -428,12 +429,9 @@ def collect(
         for k, lats in enumerate(merge_report(rep, res.checks)):
             per_event[k].extend(lats)
             web_events[k].extend(lats)
-    for got in per_event:
-        res.lat_ms.extend(x / 1e6 for x in got)
-        if got:
-            res.last_ms.append(max(got) / 1e6)
+    res.lat_ms, res.last_ms, _ = event_times(per_event)
     for w, events in sorted(by_web.items()):
-        res.last_by_web[w] = [max(lats) / 1e6 for lats in events if lats]
+        res.last_by_web[w] = event_times(events)[1]
 
 
 def stop_workers(workers: list[tuple[Any, Connection, Any, Any, int]]) -> None:
@@ -629,9 +627,13 @@ def print_share(red: list[Run], share: list[Run], emb_us: float, w: int, fire_al
         f"one holding {share[0].n * w:,}: each event's fixed cost is borne by {w} times fewer "
         f"messages, with or without Redis"
     )
-    role = ["takes 1/W of the POSTs" if fire_all else "follows"] * w
-    role[0] = role[0] if fire_all else "takes the POSTs"
-    each = "; ".join(f"web {i} x{v:.2f} ({role[i]})" for i, v in enumerate(ratios))
+
+    def role(i: int) -> str:
+        if fire_all:
+            return "takes 1/W of the POSTs"
+        return "takes the POSTs" if i == 0 else "follows"
+
+    each = "; ".join(f"web {i} x{v:.2f} ({role(i)})" for i, v in enumerate(ratios))
     worst = max(ratios)
     print(
         f"  Redis's own part, a web process against that embedded process: {each}; the {w} "
